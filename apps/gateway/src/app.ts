@@ -1,0 +1,64 @@
+import { healthzHandler, readyzHandler, type HealthOptions } from '@metrivo/observability';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { sendError } from './http/errors';
+import { manualHandler, requireApiKey, type ManualApiDeps } from './http/manual-api';
+import { webhookHandler, type WebhookDeps, type WebhookProvider } from './http/webhook-route';
+
+export interface GatewayAppDeps {
+  webhooks: WebhookDeps;
+  manual: ManualApiDeps;
+  health: HealthOptions;
+  bodyLimitBytes: number;
+  logger: WebhookDeps['logger'];
+}
+
+const WEBHOOK_PROVIDERS: WebhookProvider[] = ['stripe', 'razorpay', 'dodo'];
+
+/** Express 5 forwards rejected promises to the error handler; this keeps handlers typed as async. */
+const wrap = <R extends Request>(fn: (req: R, res: Response, next: NextFunction) => Promise<void>) =>
+  (req: Request, res: Response, next: NextFunction) => fn(req as R, res, next);
+
+const isJson = (req: Request) => /^application\/([\w.+-]+\+)?json\b/i.test(req.get('content-type') ?? '');
+
+export function createGatewayApp(deps: GatewayAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', true);
+
+  app.get('/healthz', healthzHandler());
+  app.get('/readyz', readyzHandler(deps.health));
+
+  // Raw bytes for webhooks: signatures are computed over the exact body, before any parsing.
+  const rawBody = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
+  for (const provider of WEBHOOK_PROVIDERS) {
+    app.post(`/v1/webhooks/${provider}/:integrationId`, (req, res, next) => {
+      if (!isJson(req)) return sendError(res, 415, 'unsupported_media_type', 'Webhooks must be sent with Content-Type: application/json.');
+      next();
+    }, rawBody, wrap(webhookHandler(provider, deps.webhooks)));
+  }
+
+  const jsonBody = express.json({ limit: '64kb', strict: true, type: () => true });
+  const auth = wrap(requireApiKey(deps.manual));
+  app.post('/v1/payments', auth, jsonBody, wrap(manualHandler('payment', deps.manual)));
+  app.post('/v1/refunds', auth, jsonBody, wrap(manualHandler('refund', deps.manual)));
+
+  app.use((req: Request, res: Response) => sendError(res, 404, 'not_found', `No route for ${req.method} ${req.path}.`));
+
+  // Body-parser errors carry `type`; infrastructure errors (MongoDB down) become 503 so providers retry.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; name?: string; message?: string };
+    if (e.type === 'entity.too.large') return sendError(res, 413, 'payload_too_large', `The body exceeds ${deps.bodyLimitBytes} bytes.`);
+    if (e.type === 'entity.parse.failed') return sendError(res, 400, 'invalid_payload', 'The body is not valid JSON.');
+    if (e.type === 'request.aborted') return;
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, 'bad_request', e.message ?? 'Bad request.');
+    const infra = /^Mongo/.test(e.name ?? '');
+    deps.logger.error({ err, path: req.path }, infra ? 'database unavailable' : 'unhandled error');
+    if (res.headersSent) return;
+    if (infra) {
+      res.setHeader('Retry-After', '10');
+      return sendError(res, 503, 'unavailable', 'A Metrivo dependency is unavailable; retry shortly.');
+    }
+    sendError(res, 500, 'internal_error', 'Unexpected error; it has been logged.');
+  });
+  return app;
+}

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { DeliveryDoc, DeliveryLog } from '@metrivo/integration-store';
+
+type Logger = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+
+export type DeliveryInput = Omit<DeliveryDoc, '_id' | 'expireAt'>;
+
+/**
+ * Records every webhook attempt for support without slowing the accept path: `record` only queues;
+ * a timer writes queued records in one insertMany. When MongoDB is down the queue is kept (up to
+ * `maxQueued`, oldest dropped first with a warning) and retried on the next tick: the delivery log
+ * is a support aid, never a reason to refuse or delay a webhook.
+ */
+export class DeliveryRecorder {
+  private queue: DeliveryDoc[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private dropped = 0;
+
+  constructor(
+    private readonly log: Pick<DeliveryLog, 'insertMany'>,
+    private readonly logger: Logger,
+    private readonly retentionDays: number,
+    private readonly flushEveryMs = 250,
+    private readonly maxQueued = 50_000,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.flushEveryMs);
+    this.timer.unref();
+  }
+
+  record(input: DeliveryInput): void {
+    const expireAt = new Date(input.receivedAt.getTime() + this.retentionDays * 86_400_000);
+    this.queue.push({ ...input, _id: randomUUID(), expireAt });
+    if (this.queue.length > this.maxQueued) {
+      this.queue.splice(0, this.queue.length - this.maxQueued);
+      this.dropped += 1;
+      if (this.dropped % 1000 === 1) this.logger.warn({ dropped: this.dropped }, 'delivery log queue full; oldest records dropped');
+    }
+  }
+
+  /** Writes everything queued so far; concurrent calls share one write. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.queue.length === 0) return Promise.resolve();
+    const batch = this.queue;
+    this.queue = [];
+    this.flushing = this.log
+      .insertMany(batch)
+      .catch((err: unknown) => {
+        this.logger.error({ err, records: batch.length }, 'delivery log write failed; will retry');
+        this.queue = [...batch, ...this.queue];
+      })
+      .finally(() => {
+        this.flushing = null;
+      });
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
+    if (this.queue.length) await this.flush();
+  }
+
+  pending(): number {
+    return this.queue.length;
+  }
+}

@@ -1,0 +1,139 @@
+import type { NormalizedPaymentEvent } from '@metrivo/contracts';
+import type { IntegrationProvider } from '@metrivo/integration-store';
+import { KafkaUnavailableError } from '@metrivo/kafka';
+import type { Request, Response } from 'express';
+import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
+import type { IntegrationCache } from '../integration-cache';
+import type { JsonObject, VerificationResult, VerifyWebhookInput } from '../signatures';
+import { sendError } from './errors';
+import type { RecentSet } from './lru';
+
+export type WebhookProvider = Exclude<IntegrationProvider, 'manual'>;
+
+export interface NormalizeContext {
+  websiteId: string;
+  integrationId: string;
+  receivedAt: Date;
+  emailHashKey: string;
+  providerEventId?: string | null;
+}
+
+export interface NormalizeOutcome {
+  events: NormalizedPaymentEvent[];
+  ignored?: string;
+}
+
+/** What the route needs from a provider: verify raw bytes, then normalize the verified event. */
+export interface ProviderAdapter {
+  verify(input: VerifyWebhookInput): VerificationResult<JsonObject>;
+  /** Throws a PayloadError (→ 400 invalid_payload) when a known event type lacks a field. */
+  normalize(event: JsonObject, ctx: NormalizeContext): NormalizeOutcome;
+  describe(event: JsonObject): { eventType: string | null; livemode: boolean | null };
+}
+
+export interface EventPublisher {
+  /** Resolves once Kafka acknowledged every event (acks=all); rejects with KafkaUnavailableError. */
+  publish(events: NormalizedPaymentEvent[]): Promise<void>;
+}
+
+export interface WebhookDeps {
+  integrations: Pick<IntegrationCache, 'get'>;
+  adapters: Record<WebhookProvider, ProviderAdapter>;
+  publisher: EventPublisher;
+  deliveries: Pick<DeliveryRecorder, 'record'>;
+  recentlyAccepted: RecentSet;
+  emailHashKey: string;
+  retryAfterSeconds: number;
+  logger: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  isPayloadError(err: unknown): err is Error;
+}
+
+const hasSignals = (events: NormalizedPaymentEvent[]): boolean | null => {
+  const payments = events.filter((e) => e.type === 'payment');
+  if (payments.length === 0) return null;
+  return payments.some((e) => e.signals.sessionId !== null || e.signals.visitorId !== null);
+};
+
+/**
+ * POST /v1/webhooks/:provider/:integrationId. Order matters: look the integration up, verify the raw
+ * bytes with its secrets, only then parse and normalize, publish, and answer 2xx after Kafka acked.
+ * Every outcome goes to the delivery log; nothing rejected is published.
+ */
+export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
+  const adapter = deps.adapters[provider];
+  return async (req: Request, res: Response): Promise<void> => {
+    const started = Date.now();
+    const receivedAt = new Date(started);
+    const integrationId = String(req.params.integrationId ?? '');
+    const delivery: DeliveryInput = {
+      integrationId, websiteId: null, provider, receivedAt, providerEventId: null, eventType: null, livemode: null,
+      outcome: 'rejected', httpStatus: 400, errorCode: null, published: 0, hadMetrivoSignals: null, durationMs: 0,
+    };
+    const finish = (status: number, outcome: DeliveryInput['outcome'], errorCode: string | null) => {
+      deps.deliveries.record({ ...delivery, httpStatus: status, outcome, errorCode, durationMs: Date.now() - started });
+    };
+    const reject = (status: number, code: string, message: string) => {
+      sendError(res, status, code, message);
+      finish(status, status === 503 ? 'unavailable' : 'rejected', code);
+    };
+
+    const integration = await deps.integrations.get(integrationId);
+    if (!integration) return reject(404, 'unknown_integration', `No integration with id "${integrationId}".`);
+    delivery.websiteId = integration.doc.websiteId;
+    if (integration.doc.provider !== provider) {
+      return reject(404, 'unknown_integration', `Integration "${integrationId}" is a ${integration.doc.provider} integration; this is the ${provider} webhook URL.`);
+    }
+    if (integration.doc.status !== 'active') {
+      return reject(404, 'integration_disabled', `Integration "${integrationId}" is disabled in Metrivo admin.`);
+    }
+    if (!Buffer.isBuffer(req.body) || req.body.length === 0) {
+      return reject(400, 'invalid_payload', 'The request body is empty or not JSON (expected Content-Type: application/json).');
+    }
+    if (integration.secrets.length === 0) {
+      return reject(400, 'invalid_signature', `Integration "${integrationId}" has no signing secret yet; set it in Metrivo admin.`);
+    }
+
+    const verified = adapter.verify({ rawBody: req.body, headers: req.headers, secrets: integration.secrets, now: receivedAt });
+    if (!verified.ok) return reject(400, verified.code === 'missing_signature' ? 'invalid_signature' : verified.code, verified.message);
+    const { eventType, livemode } = adapter.describe(verified.event);
+    delivery.providerEventId = verified.providerEventId;
+    delivery.eventType = eventType;
+    delivery.livemode = livemode;
+
+    const dedupeKey = verified.providerEventId ? `${integrationId}:${verified.providerEventId}` : null;
+    if (dedupeKey && deps.recentlyAccepted.has(dedupeKey)) {
+      res.status(200).json({ received: true, duplicate: true });
+      return finish(200, 'duplicate', null);
+    }
+
+    let outcome: NormalizeOutcome;
+    try {
+      outcome = adapter.normalize(verified.event, {
+        websiteId: integration.doc.websiteId, integrationId, receivedAt, emailHashKey: deps.emailHashKey,
+        providerEventId: verified.providerEventId,
+      });
+    } catch (err) {
+      if (deps.isPayloadError(err)) return reject(400, 'invalid_payload', err.message);
+      throw err;
+    }
+    if (outcome.events.length === 0) {
+      res.status(200).json({ received: true, ignored: true });
+      return finish(200, 'ignored', null);
+    }
+    delivery.hadMetrivoSignals = hasSignals(outcome.events);
+    try {
+      await deps.publisher.publish(outcome.events);
+    } catch (err) {
+      if (err instanceof KafkaUnavailableError) {
+        deps.logger.warn({ integrationId, providerEventId: verified.providerEventId, err: err.message }, 'kafka unavailable; webhook refused with 503');
+        res.setHeader('Retry-After', String(deps.retryAfterSeconds));
+        return reject(503, 'unavailable', 'Metrivo cannot store this event right now; the provider will retry.');
+      }
+      throw err;
+    }
+    if (dedupeKey) deps.recentlyAccepted.add(dedupeKey);
+    delivery.published = outcome.events.length;
+    res.status(200).json({ received: true });
+    finish(200, 'accepted', null);
+  };
+}

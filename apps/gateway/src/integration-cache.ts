@@ -1,0 +1,55 @@
+import type { Keyring } from '@metrivo/crypto';
+import { openSecrets, type IntegrationDoc, type IntegrationStore } from '@metrivo/integration-store';
+
+export interface ResolvedIntegration {
+  doc: IntegrationDoc;
+  /** Decrypted secrets that verify now (current first, then ones kept during a roll). */
+  secrets: string[];
+}
+
+interface Entry {
+  value: ResolvedIntegration | null;
+  loadedAt: number;
+  pending?: Promise<ResolvedIntegration | null>;
+}
+
+/**
+ * Integrations and their decrypted secrets, cached for `ttlMs` so the accept path does not hit MongoDB
+ * per webhook; admin changes (new secret, disable) are visible within ttlMs. Concurrent misses for the
+ * same id share one query. Roll expiries are re-evaluated on every hit, not only on reload.
+ */
+export class IntegrationCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly store: Pick<IntegrationStore, 'get'>,
+    private readonly keyring: Keyring,
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async get(id: string, now = new Date()): Promise<ResolvedIntegration | null> {
+    const hit = this.entries.get(id);
+    if (hit && now.getTime() - hit.loadedAt < this.ttlMs) {
+      if (!hit.value) return null;
+      return { doc: hit.value.doc, secrets: openSecrets(hit.value.doc, this.keyring, now) };
+    }
+    if (hit?.pending) return hit.pending;
+    const pending = this.load(id, now);
+    this.entries.set(id, { value: hit?.value ?? null, loadedAt: hit?.loadedAt ?? 0, pending });
+    try {
+      return await pending;
+    } finally {
+      const e = this.entries.get(id);
+      if (e?.pending === pending) delete e.pending;
+    }
+  }
+
+  private async load(id: string, now: Date): Promise<ResolvedIntegration | null> {
+    const doc = await this.store.get(id);
+    const value = doc ? { doc, secrets: openSecrets(doc, this.keyring, now) } : null;
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(id, { value, loadedAt: Date.now() });
+    return value;
+  }
+}

@@ -1,0 +1,111 @@
+import { TOPICS } from '@metrivo/contracts';
+import { parseKeyring } from '@metrivo/crypto';
+import { ApiKeyStore, DeliveryLog, IntegrationStore } from '@metrivo/integration-store';
+import { BatchingProducer, createKafka, provisionTopics } from '@metrivo/kafka';
+import { createLogger, exitOnEnvError, ShutdownManager, startTelemetry } from '@metrivo/observability';
+import { MongoClient } from 'mongodb';
+import { createGatewayApp } from './app';
+import { DeliveryRecorder } from './delivery-recorder';
+import { loadGatewayConfig, type GatewayConfig } from './env';
+import { RecentSet } from './http/lru';
+import type { ManualRequestDoc } from './http/manual-api';
+import type { EventPublisher } from './http/webhook-route';
+import { IntegrationCache } from './integration-cache';
+import { isPayloadError, providerAdapters } from './provider-adapters';
+
+export async function startGateway(config: GatewayConfig) {
+  const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
+  const telemetry = startTelemetry({ serviceName: 'metrivo-gateway', exporter: config.METRIVO_OTEL_EXPORTER });
+  const keyring = parseKeyring(config.METRIVO_SECRET_KEYS);
+  const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
+
+  const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000 });
+  await mongo.connect();
+  const db = mongo.db(config.MONGODB_DB);
+  const integrations = new IntegrationStore(db);
+  const apiKeys = new ApiKeyStore(db);
+  const deliveryLog = new DeliveryLog(db);
+  const manualRequests = db.collection<ManualRequestDoc>('gateway_manual_requests');
+  await Promise.all([deliveryLog.ensureIndexes(), apiKeys.ensureIndexes(), integrations.ensureIndexes()]);
+
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'metrivo-gateway', logger });
+  await provisionTopics(kafka, { logger });
+  const producer = new BatchingProducer(kafka, { sendTimeoutMs: config.KAFKA_SEND_TIMEOUT_MS, logger });
+  await producer.connect();
+
+  const publisher: EventPublisher = {
+    async publish(events) {
+      await Promise.all(events.map((e) => producer.publish(TOPICS.payments.name, { key: e.websiteId, value: e })));
+    },
+  };
+  const deliveries = new DeliveryRecorder(deliveryLog, logger, config.DELIVERY_LOG_RETENTION_DAYS);
+  deliveries.start();
+  const retention = setInterval(() => void deliveryLog.deleteExpired().catch((err: unknown) => logger.warn({ err }, 'delivery log cleanup failed')), 3_600_000);
+  retention.unref();
+
+  const app = createGatewayApp({
+    bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
+    logger,
+    health: {
+      isShuttingDown: () => shutdown.isShuttingDown(),
+      checks: {
+        kafka: () => {
+          if (!producer.isHealthy()) throw new Error('producer is not connected or its last batch failed');
+        },
+        mongodb: async () => {
+          await db.command({ ping: 1 });
+        },
+      },
+    },
+    webhooks: {
+      integrations: new IntegrationCache(integrations, keyring, config.INTEGRATION_CACHE_TTL_MS),
+      adapters: providerAdapters,
+      publisher,
+      deliveries,
+      recentlyAccepted: new RecentSet(10 * 60_000, 100_000),
+      emailHashKey: config.METRIVO_EMAIL_HASH_KEY,
+      retryAfterSeconds: 30,
+      logger,
+      isPayloadError,
+    },
+    manual: {
+      findApiKey: (hash) => apiKeys.collection.findOne({ hash, revokedAt: null }),
+      requests: manualRequests,
+      publisher,
+      deliveries,
+      emailHashKey: config.METRIVO_EMAIL_HASH_KEY,
+      retryAfterSeconds: 30,
+    },
+  });
+
+  const server = app.listen(config.GATEWAY_PORT);
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
+  logger.info({ port }, 'gateway listening');
+
+  // Stop taking work (readiness already false) → let in-flight requests finish → flush → close.
+  shutdown
+    .add('http: stop accepting, finish in-flight requests', () => new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); }))
+    .add('kafka producer: flush and disconnect', () => producer.disconnect())
+    .add('delivery log: flush', () => deliveries.stop())
+    .add('mongodb: close', () => mongo.close())
+    .add('telemetry: flush', () => telemetry.shutdown());
+  return { port, shutdown, producer, server, db };
+}
+
+if (require.main === module) {
+  let config: GatewayConfig;
+  try {
+    config = loadGatewayConfig();
+  } catch (err) {
+    exitOnEnvError(err);
+  }
+  startGateway(config)
+    .then(({ shutdown }) => shutdown.installSignalHandlers())
+    .catch((err: unknown) => {
+      console.error('gateway failed to start:', err instanceof Error ? err.message : err);
+      process.exit(1);
+    });
+}

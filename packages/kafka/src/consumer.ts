@@ -1,0 +1,386 @@
+import { dlqTopicName } from '@metrivo/contracts';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { backoffDelayMs, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff';
+import { chunk } from './batching';
+import { decodeValue, schemaForTopic, type ContractSchema, type SchemaOverrides } from './codec';
+import { PoisonRecordError } from './errors';
+import { buildDlqHeaders, headersToStrings, type DeadLetterInfo, type DeadLetterReason } from './headers';
+import { silentLogger, type Logger } from './logger';
+import { BatchingProducer } from './producer';
+import { extractTraceparent } from './trace';
+
+/** A valid, decoded record handed to the handler. */
+export interface ConsumedRecord<T = unknown> {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** The record key as UTF-8 (null when the record has none). */
+  key: string | null;
+  /** The value parsed from JSON and validated against the topic's contract. */
+  value: T;
+  /** Kafka record timestamp, epoch milliseconds as a string (as kafkajs gives it). */
+  timestamp: string;
+  headers: Record<string, string>;
+  /** The producer's W3C traceparent, when it sent a valid one. See contextFromHeaders. */
+  traceparent: string | undefined;
+}
+
+/** Records from one partition, in offset order. */
+export interface RecordBatch<T = unknown> {
+  topic: string;
+  partition: number;
+  records: Array<ConsumedRecord<T>>;
+}
+
+/**
+ * Handles a batch; resolving means every record's effect is durable (the offsets are committed next).
+ * Throwing retries the batch with backoff (transient failure), unless the error is a PoisonRecordError.
+ * Effects must be idempotent: after a crash or rebalance, records are delivered again.
+ */
+export type BatchHandler<T = unknown> = (batch: RecordBatch<T>) => Promise<void>;
+
+export interface RunConsumerOptions<T = unknown> {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  handler: BatchHandler<T>;
+  /** Schema overrides; catalog topics are validated against their contract by default. */
+  schemas?: SchemaOverrides;
+  logger?: Logger;
+  /** Where a new group starts. Default true: a service deployed after records were written still sees them. */
+  fromBeginning?: boolean;
+  /** The handler gets at most this many records per call; offsets are committed after each call. Default 500. */
+  maxRecordsPerCall?: number;
+  /** Backoff between handler retries. Default 200 ms doubling to 30 s, with jitter. */
+  retryBackoff?: Partial<BackoffOptions>;
+  sessionTimeout?: number;
+  heartbeatInterval?: number;
+  rebalanceTimeout?: number;
+  maxWaitTimeInMs?: number;
+  maxBytesPerPartition?: number;
+  /** Partitions handled in parallel (order is kept within each partition). Default 1. */
+  partitionsConsumedConcurrently?: number;
+  /** A producer for DLQ records; by default the consumer makes (and closes) its own. */
+  deadLetterProducer?: BatchingProducer;
+  /** Called once per record sent to a DLQ (metrics, alerts). */
+  onDeadLetter?: (info: DeadLetterInfo) => void;
+  /** The consumer crashed and kafkajs will not restart it: the process should exit and be restarted. */
+  onFatalError?: (error: Error) => void;
+  /** Clock for DLQ timestamps (tests). */
+  now?: () => Date;
+}
+
+export interface ConsumerStats {
+  running: boolean;
+  /** Valid records whose handler call succeeded. */
+  recordsProcessed: number;
+  recordsDeadLettered: number;
+  deadLetteredByReason: Record<DeadLetterReason, number>;
+  handlerCalls: number;
+  handlerFailures: number;
+  /** Explicit offset commits sent. */
+  commits: number;
+  /** Records behind the partition's high watermark, per topic and partition, as of the last batch. */
+  lag: Record<string, Record<number, number>>;
+  lastError: string | undefined;
+}
+
+export interface ConsumerHandle {
+  /** Graceful stop: no new fetches, the in-flight handler call finishes and is committed, then disconnect. */
+  stop(): Promise<void>;
+  stats(): ConsumerStats;
+  /** False once stopped or crashed for good (for readiness). */
+  isRunning(): boolean;
+  /** Resolves when the consumer first joined its group (partitions assigned). */
+  readonly joined: Promise<void>;
+  /** The underlying kafkajs consumer (instrumentation events, pause/resume). */
+  readonly consumer: Consumer;
+}
+
+/** A DLQ write or handler call was abandoned because the consumer is stopping or lost the partition. */
+const ABANDONED = Symbol('abandoned');
+
+function isPoison(e: unknown): e is PoisonRecordError {
+  return e instanceof PoisonRecordError || (e instanceof Error && e.name === 'PoisonRecordError' && typeof (e as PoisonRecordError).offset === 'string');
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+interface Decoded<T> {
+  message: KafkaMessage;
+  record?: ConsumedRecord<T>;
+  failure?: { reason: DeadLetterReason; error: string };
+}
+
+export function decodeMessage<T>(topic: string, partition: number, message: KafkaMessage, schema: ContractSchema | null): Decoded<T> {
+  const result = decodeValue(topic, message.value, schema);
+  if (!result.ok) return { message, failure: { reason: result.reason, error: result.error } };
+  return {
+    message,
+    record: {
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key === null ? null : message.key.toString('utf8'),
+      value: result.value as T,
+      timestamp: message.timestamp,
+      headers: headersToStrings(message.headers),
+      traceparent: extractTraceparent(message.headers),
+    },
+  };
+}
+
+class BatchConsumer<T> {
+  private stopping = false;
+  private crashed = false;
+  private readonly abort = new AbortController();
+  private readonly backoff: BackoffOptions;
+  private readonly heartbeatEveryMs: number;
+  private readonly counters: Omit<ConsumerStats, 'running' | 'lag' | 'lastError'> = {
+    recordsProcessed: 0,
+    recordsDeadLettered: 0,
+    deadLetteredByReason: { invalid_json: 0, schema_validation: 0, handler_error: 0 },
+    handlerCalls: 0,
+    handlerFailures: 0,
+    commits: 0,
+  };
+  private readonly lag: Record<string, Record<number, number>> = {};
+  private lastError: string | undefined;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly options: RunConsumerOptions<T>,
+    readonly consumer: Consumer,
+    private readonly dlq: BatchingProducer,
+  ) {
+    this.logger = options.logger ?? silentLogger;
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.retryBackoff };
+    this.heartbeatEveryMs = options.heartbeatInterval ?? 3000;
+  }
+
+  stats(): ConsumerStats {
+    return {
+      running: this.isRunning(),
+      ...this.counters,
+      deadLetteredByReason: { ...this.counters.deadLetteredByReason },
+      lag: Object.fromEntries(Object.entries(this.lag).map(([t, p]) => [t, { ...p }])),
+      lastError: this.lastError,
+    };
+  }
+
+  isRunning(): boolean {
+    return !this.stopping && !this.crashed;
+  }
+
+  markCrashed(error: Error): void {
+    this.crashed = true;
+    this.lastError = error.message;
+  }
+
+  beginStop(): void {
+    this.stopping = true;
+    this.abort.abort();
+  }
+
+  readonly eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    const { topic, partition } = batch;
+    const schema = schemaForTopic(topic, this.options.schemas);
+    const first = batch.firstOffset();
+    if (first !== null) this.setLag(topic, partition, batch.highWatermark, first);
+    for (const messages of chunk(batch.messages, this.options.maxRecordsPerCall ?? 500)) {
+      if (this.shouldAbandon(payload)) return;
+      const decoded = messages.map((m) => decodeMessage<T>(topic, partition, m, schema));
+      const invalid = decoded.filter((d) => d.failure);
+      if (invalid.length > 0) {
+        const sent = await this.deadLetterAll(payload, topic, partition, invalid.map((d) => ({ message: d.message, ...d.failure! })));
+        if (sent === ABANDONED) return;
+      }
+      const records = decoded.flatMap((d) => (d.record ? [d.record] : []));
+      if (records.length > 0) {
+        const handled = await this.handleWithRetry(payload, topic, partition, records);
+        if (handled === ABANDONED) return; // not committed: redelivered to whoever owns the partition next
+      }
+      const last = messages[messages.length - 1]!.offset;
+      const next = (BigInt(last) + 1n).toString();
+      payload.resolveOffset(last);
+      await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+      this.counters.commits += 1;
+      this.setLag(topic, partition, batch.highWatermark, next);
+      await payload.heartbeat();
+    }
+  };
+
+  private shouldAbandon(payload: EachBatchPayload): boolean {
+    return this.stopping || !payload.isRunning() || payload.isStale();
+  }
+
+  private setLag(topic: string, partition: number, highWatermark: string, nextOffset: string): void {
+    const lag = BigInt(highWatermark) - BigInt(nextOffset);
+    (this.lag[topic] ??= {})[partition] = lag > 0n ? Number(lag) : 0;
+  }
+
+  /** Calls the handler until it succeeds; poison records leave for the DLQ and the rest is tried again. */
+  private async handleWithRetry(payload: EachBatchPayload, topic: string, partition: number, records: Array<ConsumedRecord<T>>): Promise<true | typeof ABANDONED> {
+    let remaining = records;
+    const originals = new Map(records.map((r) => [r.offset, r]));
+    let attempt = 0;
+    while (remaining.length > 0) {
+      if (this.shouldAbandon(payload)) return ABANDONED;
+      try {
+        this.counters.handlerCalls += 1;
+        await this.options.handler({ topic, partition, records: remaining });
+        this.counters.recordsProcessed += remaining.length;
+        return true;
+      } catch (e) {
+        const poisonOffset = isPoison(e) ? e.offset : undefined;
+        const poison = poisonOffset === undefined ? undefined : originals.get(poisonOffset);
+        if (poison && remaining.includes(poison)) {
+          this.logger.error({ err: e, topic, partition, offset: poison.offset }, 'handler rejected a record as poison; sending it to the DLQ');
+          const message = payload.batch.messages.find((m) => m.offset === poison.offset)!;
+          const sent = await this.deadLetterAll(payload, topic, partition, [{ message, reason: 'handler_error', error: errorMessage(e) }]);
+          if (sent === ABANDONED) return ABANDONED;
+          remaining = remaining.filter((r) => r !== poison);
+          continue;
+        }
+        attempt += 1;
+        this.counters.handlerFailures += 1;
+        this.lastError = errorMessage(e);
+        const delay = backoffDelayMs(attempt, this.backoff);
+        this.logger.warn({ err: e, topic, partition, records: remaining.length, attempt, retryInMs: delay }, 'consumer handler failed; retrying');
+        if (!(await this.wait(payload, delay))) return ABANDONED;
+      }
+    }
+    return true;
+  }
+
+  /** Publishes the original bytes to `<topic>.dlq`, retrying (with backoff) only the sends that failed. */
+  private async deadLetterAll(
+    payload: EachBatchPayload,
+    topic: string,
+    partition: number,
+    items: Array<{ message: KafkaMessage; reason: DeadLetterReason; error: string }>,
+  ): Promise<true | typeof ABANDONED> {
+    let pending = items;
+    for (let attempt = 1; pending.length > 0; attempt += 1) {
+      const results = await Promise.allSettled(
+        pending.map(async (item) => {
+          const info: DeadLetterInfo = {
+            reason: item.reason,
+            error: item.error,
+            sourceTopic: topic,
+            sourcePartition: partition,
+            sourceOffset: item.message.offset,
+            consumerGroup: this.options.groupId,
+            failedAt: this.options.now?.() ?? new Date(),
+          };
+          await this.dlq.publish(dlqTopicName(topic), {
+            key: item.message.key,
+            value: item.message.value,
+            headers: buildDlqHeaders(item.message.headers, info),
+          });
+          this.logger.warn({ topic, partition, offset: info.sourceOffset, reason: info.reason, error: info.error }, 'record sent to DLQ');
+          this.counters.recordsDeadLettered += 1;
+          this.counters.deadLetteredByReason[info.reason] += 1;
+          this.options.onDeadLetter?.(info);
+        }),
+      );
+      const failed = pending.filter((_, i) => results[i]!.status === 'rejected');
+      if (failed.length === 0) return true;
+      const firstError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!.reason as unknown;
+      this.lastError = errorMessage(firstError);
+      const delay = backoffDelayMs(attempt, this.backoff);
+      this.logger.warn({ err: firstError, topic, partition, records: failed.length, attempt, retryInMs: delay }, 'DLQ publish failed; retrying');
+      pending = failed;
+      if (!(await this.wait(payload, delay))) return ABANDONED;
+    }
+    return true;
+  }
+
+  /** Sleeps `ms` while keeping group membership alive; false when the consumer should let go instead. */
+  private async wait(payload: EachBatchPayload, ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (;;) {
+      if (this.shouldAbandon(payload)) return false;
+      const left = until - Date.now();
+      if (left <= 0) return true;
+      const slept = await sleep(Math.min(left, this.heartbeatEveryMs), this.abort.signal);
+      if (!slept) return false;
+      // Throws when the group is rebalancing: the batch is then abandoned uncommitted, as it must be.
+      await payload.heartbeat();
+    }
+  }
+}
+
+/**
+ * Starts a consumer group member: every record is decoded and validated; invalid ones go to `<topic>.dlq`
+ * with the original bytes and DLQ headers; valid ones reach `handler` in partition order. Offsets are
+ * committed explicitly after the handler's effect (at-least-once). Resolves once the consumer runs.
+ */
+export async function runConsumer<T = unknown>(options: RunConsumerOptions<T>): Promise<ConsumerHandle> {
+  const logger = options.logger ?? silentLogger;
+  const consumer = options.kafka.consumer({
+    groupId: options.groupId,
+    allowAutoTopicCreation: false,
+    ...(options.sessionTimeout !== undefined && { sessionTimeout: options.sessionTimeout }),
+    ...(options.heartbeatInterval !== undefined && { heartbeatInterval: options.heartbeatInterval }),
+    ...(options.rebalanceTimeout !== undefined && { rebalanceTimeout: options.rebalanceTimeout }),
+    ...(options.maxWaitTimeInMs !== undefined && { maxWaitTimeInMs: options.maxWaitTimeInMs }),
+    ...(options.maxBytesPerPartition !== undefined && { maxBytesPerPartition: options.maxBytesPerPartition }),
+  });
+  const ownsDlq = options.deadLetterProducer === undefined;
+  const dlq = options.deadLetterProducer ?? new BatchingProducer(options.kafka, { validate: false, logger, sendTimeoutMs: 10_000 });
+  const worker = new BatchConsumer<T>(options, consumer, dlq);
+
+  let markJoined!: () => void;
+  const joined = new Promise<void>((resolve) => (markJoined = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    logger.info({ groupId: options.groupId, assignment: event.payload.memberAssignment }, 'consumer joined group');
+    markJoined();
+  });
+  consumer.on(consumer.events.CRASH, (event) => {
+    const { error, restart } = event.payload;
+    logger.error({ err: error, groupId: options.groupId, restart }, 'consumer crashed');
+    if (!restart) {
+      worker.markCrashed(error);
+      options.onFatalError?.(error);
+    }
+  });
+
+  try {
+    await consumer.connect();
+    if (ownsDlq) await dlq.connect();
+    await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: worker.eachBatch,
+    });
+  } catch (e) {
+    await consumer.disconnect().catch(() => undefined);
+    if (ownsDlq) await dlq.disconnect().catch(() => undefined);
+    throw e;
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    consumer,
+    joined,
+    stats: () => worker.stats(),
+    isRunning: () => worker.isRunning(),
+    stop: () =>
+      (stopped ??= (async () => {
+        worker.beginStop();
+        try {
+          await consumer.stop();
+          await consumer.disconnect();
+        } finally {
+          if (ownsDlq) await dlq.disconnect();
+        }
+        logger.info({ groupId: options.groupId }, 'consumer stopped');
+      })()),
+  };
+}

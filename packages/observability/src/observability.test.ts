@@ -1,0 +1,102 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { z } from 'zod';
+import { commonEnvSchema, createLogger, EnvError, healthzHandler, loadEnv, readyzHandler, ShutdownManager } from './index';
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  return { lines, destination };
+}
+
+describe('createLogger', () => {
+  it('redacts secrets, signatures, auth headers and emails', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ service: 't', destination });
+    log.info({
+      secret: 'whsec_topsecret', email: 'jane@example.com',
+      req: { headers: { authorization: 'Bearer mtv_live_abc', 'stripe-signature': 't=1,v1=deadbeef', host: 'x' } },
+      integration: { secret: 'whsec_nested' }, customer: { email: 'joe@example.com' },
+    }, 'hello');
+    const out = lines.join('');
+    for (const s of ['whsec_topsecret', 'jane@example.com', 'mtv_live_abc', 'deadbeef', 'whsec_nested', 'joe@example.com']) {
+      expect(out).not.toContain(s);
+    }
+    const parsed = JSON.parse(lines[0]!);
+    expect(parsed).toMatchObject({ service: 't', level: 'info', msg: 'hello', req: { headers: { host: 'x' } } });
+  });
+});
+
+describe('loadEnv', () => {
+  it('applies defaults', () => {
+    const env = loadEnv(commonEnvSchema, {});
+    expect(env.KAFKA_BROKERS).toEqual(['127.0.0.1:9092']);
+    expect(env.METRIVO_OTEL_EXPORTER).toBe('none');
+  });
+  it('lists every bad variable in one readable error', () => {
+    const schema = commonEnvSchema.extend({ PORT: z.coerce.number().int().min(1).max(65535) });
+    try {
+      loadEnv(schema, { KAFKA_BROKERS: 'nonsense', MONGODB_URI: 'http://x', PORT: '99999' });
+      throw new Error('expected failure');
+    } catch (err) {
+      expect(err).toBeInstanceOf(EnvError);
+      const msg = (err as Error).message;
+      expect(msg).toContain('KAFKA_BROKERS: must be a comma-separated list of host:port');
+      expect(msg).toContain('MONGODB_URI: must be a mongodb://');
+      expect(msg).toContain('PORT');
+    }
+  });
+});
+
+describe('ShutdownManager', () => {
+  const quiet = { info() {}, warn() {}, error() {} };
+  it('runs steps in order once, flags shutting down first, and survives a failing step', async () => {
+    const order: string[] = [];
+    const m = new ShutdownManager(quiet, 1000);
+    m.add('a', () => { order.push(`a:${m.isShuttingDown()}`); })
+      .add('b', () => { throw new Error('boom'); })
+      .add('c', async () => { order.push('c'); });
+    await Promise.all([m.shutdown('test'), m.shutdown('again')]);
+    expect(order).toEqual(['a:true', 'c']);
+  });
+  it('gives up on a hanging step at the deadline', async () => {
+    const m = new ShutdownManager(quiet, 50);
+    const ran: string[] = [];
+    m.add('hang', () => new Promise(() => {})).add('after', () => { ran.push('after'); });
+    await m.shutdown('test');
+    expect(ran).toEqual([]);
+  });
+});
+
+describe('health handlers', () => {
+  let server: Server;
+  let base: string;
+  let dbUp = true;
+  let stopping = false;
+  beforeAll(async () => {
+    const ready = readyzHandler({
+      checks: { kafka: () => {}, mongo: async () => { if (!dbUp) throw new Error('connection refused'); } },
+      isShuttingDown: () => stopping,
+    });
+    const alive = healthzHandler();
+    server = createServer((req, res) => (req.url === '/readyz' ? ready(req, res) : alive(req, res)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('reports ready, then the failing dependency, then shutting down', async () => {
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    let res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(200);
+    dbUp = false;
+    res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'not_ready', checks: { kafka: 'ok', mongo: 'failing: connection refused' } });
+    dbUp = true;
+    stopping = true;
+    res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(503);
+  });
+});

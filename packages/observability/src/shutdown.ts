@@ -1,0 +1,74 @@
+import type { Logger } from 'pino';
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<void> | void;
+}
+
+/**
+ * One place that knows how to stop an app: readiness flips first, then named steps run in the
+ * order they were added (stop taking work → finish in-flight work → commit → close clients), all
+ * within one deadline. A step that fails is logged and the next still runs.
+ */
+export class ShutdownManager {
+  private readonly steps: ShutdownStep[] = [];
+  private stopping: Promise<void> | null = null;
+  private shuttingDown = false;
+
+  constructor(
+    private readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>,
+    private readonly deadlineMs = 25000,
+  ) {}
+
+  add(name: string, run: ShutdownStep['run']): this {
+    this.steps.push({ name, run });
+    return this;
+  }
+
+  isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  /** Runs every step once; later calls return the same promise. */
+  shutdown(reason: string): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.shuttingDown = true;
+    this.logger.info({ reason }, 'shutting down');
+    this.stopping = (async () => {
+      const deadline = Date.now() + this.deadlineMs;
+      for (const step of this.steps) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          this.logger.error({ step: step.name }, 'shutdown deadline passed; skipping remaining steps');
+          break;
+        }
+        const started = Date.now();
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            Promise.resolve().then(step.run),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`step did not finish within ${left} ms`)), left);
+            }),
+          ]);
+          this.logger.info({ step: step.name, ms: Date.now() - started }, 'shutdown step done');
+        } catch (err) {
+          this.logger.error({ step: step.name, err }, 'shutdown step failed');
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    })();
+    return this.stopping;
+  }
+
+  /** SIGTERM and SIGINT run the steps, then exit (1 if the deadline passed). */
+  installSignalHandlers(exit: (code: number) => void = (code) => process.exit(code)): void {
+    const onSignal = (signal: NodeJS.Signals) => {
+      const started = Date.now();
+      void this.shutdown(signal).then(() => exit(Date.now() - started > this.deadlineMs ? 1 : 0));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+}

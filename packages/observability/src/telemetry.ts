@@ -1,0 +1,38 @@
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { ConsoleMetricExporter, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+
+export type TelemetryExporter = 'none' | 'console' | 'otlp';
+
+export interface TelemetryConfig {
+  serviceName: string;
+  /** METRIVO_OTEL_EXPORTER: off by default; `otlp` honours the standard OTEL_EXPORTER_OTLP_* variables. */
+  exporter: TelemetryExporter;
+  metricIntervalMs?: number;
+}
+
+export interface Telemetry {
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the OpenTelemetry SDK (traces + metrics). With exporter `none` no SDK starts: the API stays
+ * a no-op, which costs nothing on the hot path. W3C trace context propagation is the SDK default.
+ */
+export function startTelemetry(config: TelemetryConfig): Telemetry {
+  if (config.exporter === 'none') return { shutdown: async () => {} };
+  const interval = config.metricIntervalMs ?? 15000;
+  const sdk = new NodeSDK({
+    serviceName: config.serviceName,
+    traceExporter: config.exporter === 'otlp' ? new OTLPTraceExporter() : new tracing.ConsoleSpanExporter(),
+    metricReaders: [
+      new PeriodicExportingMetricReader({
+        exporter: config.exporter === 'otlp' ? new OTLPMetricExporter() : new ConsoleMetricExporter(),
+        exportIntervalMillis: interval,
+      }),
+    ],
+  });
+  sdk.start();
+  return { shutdown: () => sdk.shutdown() };
+}
