@@ -7,14 +7,15 @@ import { spawnSync } from 'node:child_process';
 
 const steps = [
   ['typecheck, lint, build', 'npx', ['turbo', 'run', 'typecheck', 'lint', 'build', '--output-logs=errors-only']],
+  ['typecheck and lint of infra, jest, scripts, bench', 'npm', ['run', '-s', 'typecheck:root', '&&', 'npm', 'run', '-s', 'lint:root'], { shell: true }],
   ['unit tests', 'npx', ['jest', '--selectProjects', 'unit', '--maxWorkers=2']],
   ['integration tests', 'npx', ['jest', '--selectProjects', 'integration', '--runInBand']],
 ];
 const extra = process.argv.slice(2);
-for (const [name, cmd, args] of steps) {
+for (const [name, cmd, args, opts = {}] of steps) {
   const started = Date.now();
   console.log(`\n▶ ${name}`);
-  const r = spawnSync(cmd, [...args, ...(name.endsWith('tests') ? extra : [])], { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : '1' } });
+  const r = spawnSync(cmd, [...args, ...(name.endsWith('tests') ? extra : [])], { ...opts, stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : '1' } });
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (r.status !== 0) {
     console.error(`\n✖ ${name} failed after ${secs}s`);
