@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type RetryOptions } from 'kafkajs';
+import { Kafka, logLevel, type ISocketFactory, type RetryOptions } from 'kafkajs';
 import { kafkaLogCreator, silentLogger, type Logger } from './logger';
 
 export interface CreateKafkaOptions {
@@ -12,6 +12,8 @@ export interface CreateKafkaOptions {
   requestTimeout?: number;
   /** Client-wide retry; producers and consumers derive from it. */
   retry?: RetryOptions;
+  /** How broker connections are opened (kafkajs default: plain TCP). Tests use it to simulate an outage at the client. */
+  socketFactory?: ISocketFactory;
 }
 
 /**
@@ -41,5 +43,6 @@ export function createKafka(options: CreateKafkaOptions): Kafka {
     connectionTimeout: options.connectionTimeout ?? KAFKA_CLIENT_DEFAULTS.connectionTimeout,
     requestTimeout: options.requestTimeout ?? KAFKA_CLIENT_DEFAULTS.requestTimeout,
     retry: { ...KAFKA_CLIENT_DEFAULTS.retry, ...options.retry },
+    ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
   });
 }

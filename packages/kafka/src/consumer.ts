@@ -30,6 +30,11 @@ export interface RecordBatch<T = unknown> {
   topic: string;
   partition: number;
   records: Array<ConsumedRecord<T>>;
+  /**
+   * Keeps the group membership alive during a long handler call (kafkajs heartbeats only between calls;
+   * a call longer than sessionTimeout loses the partition). Optional to use.
+   */
+  heartbeat: () => Promise<void>;
 }
 
 /**
@@ -108,13 +113,14 @@ function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-interface Decoded<T> {
+/** A consumed message after decoding: a record for the handler, or why it goes to the DLQ. */
+export interface DecodedMessage<T> {
   message: KafkaMessage;
   record?: ConsumedRecord<T>;
   failure?: { reason: DeadLetterReason; error: string };
 }
 
-export function decodeMessage<T>(topic: string, partition: number, message: KafkaMessage, schema: ContractSchema | null): Decoded<T> {
+export function decodeMessage<T>(topic: string, partition: number, message: KafkaMessage, schema: ContractSchema | null): DecodedMessage<T> {
   const result = decodeValue(topic, message.value, schema);
   if (!result.ok) return { message, failure: { reason: result.reason, error: result.error } };
   return {
@@ -231,7 +237,7 @@ class BatchConsumer<T> {
       if (this.shouldAbandon(payload)) return ABANDONED;
       try {
         this.counters.handlerCalls += 1;
-        await this.options.handler({ topic, partition, records: remaining });
+        await this.options.handler({ topic, partition, records: remaining, heartbeat: () => payload.heartbeat() });
         this.counters.recordsProcessed += remaining.length;
         return true;
       } catch (e) {

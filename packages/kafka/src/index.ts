@@ -1,3 +1,21 @@
+/**
+ * @metrivo/kafka: the Kafka plumbing every Metrivo app shares, on kafkajs.
+ *
+ *   const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS!, clientId: 'gateway', logger });
+ *   await provisionTopics(kafka, { logger });                    // catalog topics + DLQs, idempotent
+ *   const producer = new BatchingProducer(kafka, { logger });     // acks=all, idempotent, batched
+ *   await producer.connect();
+ *   await producer.publish(TOPICS.payments.name, { key: event.websiteId, value: event }); // resolves on broker ack
+ *
+ *   const consumer = await runConsumer({ kafka, groupId: 'attribution', topics: [...], logger,
+ *     handler: async ({ topic, partition, records }) => { ...idempotent bulk write... } });
+ *   process.on('SIGTERM', () => consumer.stop());
+ *
+ * Delivery: publish resolves only after the broker acknowledged (acks=all) and rejects with
+ * KafkaUnavailableError after sendTimeoutMs. Consumers are at-least-once: offsets are committed after the
+ * handler returns; invalid records go to `<topic>.dlq`; handler errors are retried with backoff forever,
+ * except PoisonRecordError, which sends that one record to the DLQ.
+ */
 export { createKafka, parseBrokers, KAFKA_CLIENT_DEFAULTS, type CreateKafkaOptions } from './client';
 export { kafkaLogCreator, silentLogger, type Logger } from './logger';
 export { KafkaUnavailableError, InvalidJsonValueError, PoisonRecordError, ProducerClosedError } from './errors';
@@ -18,6 +36,7 @@ export type { PublishedRecord } from './batching';
 export {
   runConsumer,
   decodeMessage,
+  type DecodedMessage,
   type RunConsumerOptions,
   type ConsumerHandle,
   type ConsumerStats,

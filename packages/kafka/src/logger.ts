@@ -18,12 +18,22 @@ export const silentLogger: Logger = {
   debug: () => undefined,
 };
 
+/**
+ * kafkajs warnings about choices this package makes on purpose (see BatchingProducer): logged at debug
+ * so they do not read as problems every time a producer is created.
+ */
+const DELIBERATE = ['Limiting retries for the idempotent producer may invalidate EoS guarantees'];
+
 /** kafkajs log creator that forwards every entry to `logger`, tagged with the kafkajs namespace. */
 export function kafkaLogCreator(logger: Logger): logCreator {
   return () =>
     ({ namespace, level, log }) => {
       const { message, timestamp: _timestamp, ...extra } = log;
       const fields = { kafkajs: namespace, ...extra };
+      if (DELIBERATE.includes(message)) {
+        logger.debug(fields, message);
+        return;
+      }
       switch (level) {
         case logLevel.ERROR:
           logger.error(fields, message);

@@ -1,4 +1,4 @@
-import { CompressionTypes, Partitioners, type IHeaders, type Kafka, type Message, type Producer, type RetryOptions } from 'kafkajs';
+import { CompressionTypes, Partitioners, type IHeaders, type Kafka, type Message, type Producer, type ProducerConfig, type RetryOptions } from 'kafkajs';
 import { assignRecordMetadata, groupByTopic, takeBatch, type PublishedRecord } from './batching';
 import { encodeValue, schemaForTopic, type SchemaOverrides } from './codec';
 import { KafkaUnavailableError, ProducerClosedError } from './errors';
@@ -61,7 +61,9 @@ interface Pending {
  * records that arrive meanwhile form the next batch, so batching grows with load by itself.
  */
 export class BatchingProducer {
-  private readonly producer: Producer;
+  private readonly kafka: Kafka;
+  private readonly producerConfig: ProducerConfig;
+  private producer: Producer;
   private readonly lingerMs: number;
   private readonly maxBatchRecords: number;
   private readonly sendTimeoutMs: number;
@@ -78,7 +80,8 @@ export class BatchingProducer {
   private lingerTimer: NodeJS.Timeout | undefined;
   private sending = false;
   private connected = false;
-  private connecting: Promise<void> | undefined;
+  private everConnected = false;
+  private connecting: { producer: Producer; promise: Promise<void> } | undefined;
   private closed = false;
   private lastSuccessAt = 0;
   private lastFailureAt = 0;
@@ -95,8 +98,7 @@ export class BatchingProducer {
     this.logger = options.logger ?? silentLogger;
     if (this.maxBatchRecords < 1) throw new RangeError('maxBatchRecords must be at least 1');
 
-    const partitionOf = this.partitionOf;
-    this.producer = kafka.producer({
+    this.producerConfig = {
       idempotent: true,
       maxInFlightRequests: 1,
       // Topics come from provisioning with their retention and cleanup policy; never the broker defaults.
@@ -112,17 +114,38 @@ export class BatchingProducer {
         const partition = Partitioners.DefaultPartitioner();
         return (args) => {
           const p = partition(args);
-          partitionOf.set(args.message, p);
+          this.partitionOf.set(args.message, p);
           return p;
         };
       },
+    };
+    this.kafka = kafka;
+    this.producer = this.createProducer();
+  }
+
+  private createProducer(): Producer {
+    const producer = this.kafka.producer(this.producerConfig);
+    producer.on(producer.events.CONNECT, () => {
+      if (producer === this.producer) this.connected = true;
     });
-    this.producer.on(this.producer.events.CONNECT, () => {
-      this.connected = true;
+    producer.on(producer.events.DISCONNECT, () => {
+      if (producer === this.producer) this.connected = false;
     });
-    this.producer.on(this.producer.events.DISCONNECT, () => {
-      this.connected = false;
-    });
+    return producer;
+  }
+
+  /**
+   * After a failed batch kafkajs may have rolled its idempotence sequence numbers back for records the
+   * broker did write (a timeout after the write); every later batch would then fail with
+   * OUT_OF_ORDER_SEQUENCE_NUMBER. A fresh producer gets a new producer id and starts clean.
+   */
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.createProducer();
+    this.connected = false;
+    await old.disconnect().catch((e: unknown) => this.logger.debug({ err: e }, 'disconnecting the failed kafka producer'));
+    // Reconnect now rather than on the next publish, so the next caller does not pay for it.
+    this.ensureConnected().catch((e: unknown) => this.logger.debug({ err: e }, 'kafka producer reconnect failed'));
   }
 
   /** Connects now (fail fast at startup). Publishing without it connects lazily on the first batch. */
@@ -186,6 +209,8 @@ export class BatchingProducer {
   async disconnect(): Promise<void> {
     this.closed = true;
     await this.flush();
+    // A connect still in flight would open sockets after the disconnect and keep the process alive.
+    await this.connecting?.promise.catch(() => undefined);
     await this.producer.disconnect();
     this.connected = false;
   }
@@ -194,9 +219,13 @@ export class BatchingProducer {
     return this.connected;
   }
 
-  /** Connected, and the last batch did not fail (or the failure is old and nothing was tried since). For readiness. */
+  /**
+   * For readiness: connected once, not closed, and no failed batch in the last `unhealthyAfterFailureMs`
+   * unless a batch succeeded since. The failure is forgotten after that time on purpose: a gateway that
+   * never turned ready again would never send the traffic that proves Kafka is back.
+   */
   isHealthy(now: number = Date.now()): boolean {
-    if (!this.connected || this.closed) return false;
+    if (this.closed || !this.everConnected) return false;
     const failing = this.lastFailureAt > this.lastSuccessAt;
     return !failing || now - this.lastFailureAt > this.unhealthyAfterFailureMs;
   }
@@ -263,6 +292,7 @@ export class BatchingProducer {
         if (!p.settled) this.counters.recordsFailed += 1;
         p.reject(error);
       }
+      if (!this.closed) await this.replaceProducer();
     } finally {
       this.inFlight = [];
     }
@@ -270,14 +300,19 @@ export class BatchingProducer {
 
   private ensureConnected(): Promise<void> {
     if (this.connected) return Promise.resolve();
-    this.connecting ??= this.producer
-      .connect()
-      .then(() => {
-        this.connected = true;
-      })
-      .finally(() => {
-        this.connecting = undefined;
-      });
-    return this.connecting;
+    const producer = this.producer;
+    if (this.connecting?.producer !== producer) {
+      const promise: Promise<void> = producer
+        .connect()
+        .then(() => {
+          this.everConnected = true;
+          if (producer === this.producer) this.connected = true;
+        })
+        .finally(() => {
+          if (this.connecting?.promise === promise) this.connecting = undefined;
+        });
+      this.connecting = { producer, promise };
+    }
+    return this.connecting.promise;
   }
 }

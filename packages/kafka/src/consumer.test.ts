@@ -1,0 +1,249 @@
+import { DLQ_HEADERS, TOPICS } from '@metrivo/contracts';
+import { PoisonRecordError } from './errors';
+import { headerValue } from './headers';
+import { runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
+import { batchPayload, FakeKafka, kafkaMessage } from './test-support/fake-kafka';
+
+const topic = TOPICS.visitorSessions.name;
+const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+const session = (i: number) =>
+  JSON.stringify({
+    schemaVersion: 1,
+    type: 'session',
+    websiteId: 'w_1',
+    visitorId: `v_${i}`,
+    sessionId: `s_${i}`,
+    startedAt: '2026-11-29T10:00:00.000Z',
+    lastSeenAt: '2026-11-29T10:07:12.000Z',
+  });
+const validMessages = (from: number, count: number) => Array.from({ length: count }, (_, i) => kafkaMessage(from + i, session(from + i), 'w_1'));
+
+async function start(handler: RunConsumerOptions['handler'], options: Partial<RunConsumerOptions> = {}) {
+  const kafka = new FakeKafka();
+  const handle = await runConsumer({
+    kafka: kafka.asKafka(),
+    groupId: 'group-1',
+    topics: [topic],
+    handler,
+    retryBackoff: { initialMs: 1, maxMs: 5 },
+    heartbeatInterval: 5,
+    now: () => new Date('2026-11-29T12:00:00.000Z'),
+    ...options,
+  });
+  const consumer = kafka.consumers[0]!;
+  const dlq = kafka.producers[0]!;
+  return { handle, consumer, dlq, kafka, eachBatch: consumer.eachBatch! };
+}
+
+describe('runConsumer', () => {
+  it('runs kafkajs with manual offsets: no auto-commit, no auto-resolve, no topic auto-creation', async () => {
+    const { consumer } = await start(async () => undefined);
+    expect(consumer.runConfig).toMatchObject({ autoCommit: false, eachBatchAutoResolve: false });
+    expect(consumer.config).toMatchObject({ groupId: 'group-1', allowAutoTopicCreation: false });
+    expect(consumer.subscribed).toEqual({ topics: [topic], fromBeginning: true });
+  });
+
+  it('hands valid records to the handler in order, dead-letters invalid ones with the original bytes, then commits', async () => {
+    const calls: RecordBatch[] = [];
+    const { eachBatch, dlq, handle } = await start(async (batch) => {
+      calls.push(batch);
+    });
+    const notJson = Buffer.from('{"schemaVersion":1,');
+    const badSchema = JSON.stringify({ ...JSON.parse(session(12)), visitorId: '' });
+    const payload = batchPayload(
+      topic,
+      2,
+      [
+        kafkaMessage(10, session(10), 'w_1', { traceparent: Buffer.from(traceparent) }),
+        kafkaMessage(11, notJson, 'w_1', { 'x-origin': Buffer.from('tracker') }),
+        kafkaMessage(12, badSchema, 'w_2'),
+        kafkaMessage(13, session(13), 'w_1'),
+      ],
+      '20',
+    );
+    await eachBatch(payload);
+
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.topic).toBe(topic);
+    expect(calls[0]!.partition).toBe(2);
+    expect(calls[0]!.records.map((r) => r.offset)).toEqual(['10', '13']);
+    expect(calls[0]!.records[0]).toMatchObject({
+      key: 'w_1',
+      value: JSON.parse(session(10)),
+      timestamp: '1700000000000',
+      traceparent,
+      headers: { traceparent },
+    });
+    expect(calls[0]!.records[1]!.traceparent).toBeUndefined();
+
+    const dead = dlq.sent();
+    expect(dead.map((d) => d.topic)).toEqual([`${topic}.dlq`, `${topic}.dlq`]);
+    const [json, schema] = dead.map((d) => d.message);
+    expect(json!.value).toEqual(notJson);
+    expect(String(json!.key)).toBe('w_1');
+    expect(headerValue(json!.headers, 'x-origin')).toBe('tracker');
+    expect(headerValue(json!.headers, DLQ_HEADERS.reason)).toBe('invalid_json');
+    expect(headerValue(json!.headers, DLQ_HEADERS.sourceOffset)).toBe('11');
+    expect(headerValue(json!.headers, DLQ_HEADERS.sourcePartition)).toBe('2');
+    expect(headerValue(json!.headers, DLQ_HEADERS.sourceTopic)).toBe(topic);
+    expect(headerValue(json!.headers, DLQ_HEADERS.consumerGroup)).toBe('group-1');
+    expect(headerValue(json!.headers, DLQ_HEADERS.failedAt)).toBe('2026-11-29T12:00:00.000Z');
+    expect(String(schema!.value)).toBe(badSchema);
+    expect(headerValue(schema!.headers, DLQ_HEADERS.reason)).toBe('schema_validation');
+    expect(headerValue(schema!.headers, DLQ_HEADERS.error)).toMatch(/visitorId: must not be empty/);
+
+    expect(payload.resolved).toEqual(['13']);
+    expect(payload.commits).toEqual([{ topic, partition: 2, offset: '14' }]);
+    expect(handle.stats()).toMatchObject({
+      recordsProcessed: 2,
+      recordsDeadLettered: 2,
+      deadLetteredByReason: { invalid_json: 1, schema_validation: 1, handler_error: 0 },
+      commits: 1,
+      lag: { [topic]: { 2: 6 } },
+    });
+  });
+
+  it('commits a batch of only invalid records without calling the handler', async () => {
+    const handler = jest.fn(async () => undefined);
+    const { eachBatch } = await start(handler);
+    const payload = batchPayload(topic, 0, [kafkaMessage(5, 'nope')]);
+    await eachBatch(payload);
+    expect(handler).not.toHaveBeenCalled();
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '6' }]);
+  });
+
+  it('retries a failing handler with backoff, never skipping, and commits once it succeeds', async () => {
+    const seen: string[][] = [];
+    const { eachBatch, handle } = await start(async (batch) => {
+      seen.push(batch.records.map((r) => r.offset));
+      if (seen.length <= 2) throw new Error('database unavailable');
+    });
+    const payload = batchPayload(topic, 0, validMessages(0, 3));
+    await eachBatch(payload);
+    expect(seen).toEqual([
+      ['0', '1', '2'],
+      ['0', '1', '2'],
+      ['0', '1', '2'],
+    ]);
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '3' }]);
+    expect(payload.heartbeats).toBeGreaterThanOrEqual(2); // membership kept alive while waiting
+    expect(handle.stats()).toMatchObject({ handlerCalls: 3, handlerFailures: 2, recordsProcessed: 3, commits: 1, lastError: 'database unavailable' });
+  });
+
+  it('sends a poison record to the DLQ and retries the rest right away', async () => {
+    const seen: string[][] = [];
+    const { eachBatch, dlq, handle } = await start(async (batch) => {
+      seen.push(batch.records.map((r) => r.offset));
+      const bad = batch.records.find((r) => r.offset === '1');
+      if (bad) throw new PoisonRecordError(bad.offset, 'currency mismatch with the existing payment');
+    });
+    const payload = batchPayload(topic, 0, validMessages(0, 3));
+    await eachBatch(payload);
+    expect(seen).toEqual([
+      ['0', '1', '2'],
+      ['0', '2'],
+    ]);
+    const dead = dlq.sent();
+    expect(dead).toHaveLength(1);
+    expect(headerValue(dead[0]!.message.headers, DLQ_HEADERS.reason)).toBe('handler_error');
+    expect(headerValue(dead[0]!.message.headers, DLQ_HEADERS.error)).toBe('currency mismatch with the existing payment');
+    expect(headerValue(dead[0]!.message.headers, DLQ_HEADERS.sourceOffset)).toBe('1');
+    expect(String(dead[0]!.message.value)).toBe(session(1));
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '3' }]);
+    expect(handle.stats().handlerFailures).toBe(0);
+  });
+
+  it('treats a PoisonRecordError naming an offset outside the batch as transient', async () => {
+    let calls = 0;
+    const { eachBatch, dlq } = await start(async () => {
+      calls += 1;
+      if (calls === 1) throw new PoisonRecordError('999', 'wrong offset');
+    });
+    const payload = batchPayload(topic, 0, validMessages(0, 2));
+    await eachBatch(payload);
+    expect(calls).toBe(2);
+    expect(dlq.sent()).toHaveLength(0);
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '2' }]);
+  });
+
+  it('retries the DLQ publish when Kafka refuses it, and commits only after it landed', async () => {
+    const { eachBatch, dlq, handle, kafka } = await start(async () => undefined);
+    await dlq.connect();
+    dlq.failures.push(new Error('not enough replicas'));
+    const payload = batchPayload(topic, 0, [kafkaMessage(0, 'bad')]);
+    await eachBatch(payload);
+    expect(dlq.batches).toHaveLength(1); // failed; the DLQ producer replaced its kafkajs producer
+    expect(kafka.producers[1]!.sent().map((s) => String(s.message.value))).toEqual(['bad']);
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '1' }]);
+    expect(handle.stats().recordsDeadLettered).toBe(1);
+  });
+
+  it('calls the handler with at most maxRecordsPerCall records and commits after each call', async () => {
+    const sizes: number[] = [];
+    const { eachBatch } = await start(
+      async (batch) => {
+        sizes.push(batch.records.length);
+      },
+      { maxRecordsPerCall: 2 },
+    );
+    const payload = batchPayload(topic, 1, validMessages(0, 5));
+    await eachBatch(payload);
+    expect(sizes).toEqual([2, 2, 1]);
+    expect(payload.commits.map((c) => c.offset)).toEqual(['2', '4', '5']);
+  });
+
+  it('on stop, lets the in-flight handler call finish and commits it, and takes no further records', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const { eachBatch, handle, consumer } = await start(
+      async () => {
+        calls += 1;
+        await gate;
+      },
+      { maxRecordsPerCall: 2 },
+    );
+    const payload = batchPayload(topic, 0, validMessages(0, 4));
+    const processing = eachBatch(payload);
+    await new Promise((r) => setTimeout(r, 5));
+    const stopping = handle.stop();
+    expect(handle.isRunning()).toBe(false);
+    release();
+    await processing;
+    await stopping;
+    expect(calls).toBe(1);
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '2' }]);
+    expect(consumer.stopped).toBe(true);
+  });
+
+  it('on stop during handler retries, abandons the batch uncommitted (it is redelivered later)', async () => {
+    let calls = 0;
+    const { eachBatch, handle } = await start(
+      async () => {
+        calls += 1;
+        throw new Error('database unavailable');
+      },
+      { retryBackoff: { initialMs: 60_000, maxMs: 60_000 } },
+    );
+    const payload = batchPayload(topic, 0, validMessages(0, 2));
+    const processing = eachBatch(payload);
+    await new Promise((r) => setTimeout(r, 5));
+    const started = Date.now();
+    await handle.stop();
+    await processing;
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(calls).toBe(1);
+    expect(payload.resolved).toEqual([]);
+    expect(payload.commits).toEqual([]);
+  });
+
+  it('abandons the batch when kafkajs lost the partition (no longer running)', async () => {
+    const handler = jest.fn(async () => undefined);
+    const { eachBatch } = await start(handler);
+    const payload = batchPayload(topic, 0, validMessages(0, 2));
+    payload.running = false;
+    await eachBatch(payload);
+    expect(handler).not.toHaveBeenCalled();
+    expect(payload.commits).toEqual([]);
+  });
+});
