@@ -9,6 +9,7 @@ const steps = [
   ['typecheck, lint, build', 'npx', ['turbo', 'run', 'typecheck', 'lint', 'build', '--output-logs=errors-only']],
   ['typecheck and lint of infra, jest, scripts, bench', 'npm', ['run', '-s', 'typecheck:root', '&&', 'npm', 'run', '-s', 'lint:root'], { shell: true }],
   ['unit tests', 'npx', ['jest', '--selectProjects', 'unit', '--maxWorkers=2']],
+  ['browser for the admin UI tests', 'node', ['scripts/ensure-chromium.mjs']],
   ['integration tests', 'npx', ['jest', '--selectProjects', 'integration', '--runInBand']],
 ];
 const extra = process.argv.slice(2);

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { commonEnvSchema, loadEnv } from '@metrivo/observability';
 import { z } from 'zod';
 
@@ -9,6 +10,33 @@ export const adminEnvSchema = commonEnvSchema.extend({
   METRIVO_SECRET_KEYS: z.string().min(1, 'must list at least one keyId:base64Key'),
   METRIVO_PUBLIC_GATEWAY_URL: z.url('must be an absolute URL such as https://hooks.metrivo.example').default('http://localhost:8081'),
   METRIVO_LEDGER_URL: z.url().default('http://127.0.0.1:8083'),
+  LEDGER_TIMEOUT_MS: z.coerce.number().int().positive().default(3000),
+  /** Staff sessions end this long after login. */
+  ADMIN_SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 30).default(12),
+  /** `auto`: Secure cookies when NODE_ENV=production. Set `true` whenever staff reach admin over https. */
+  ADMIN_COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),
+  /** Express "trust proxy": `false`, `true`, a hop count, or addresses/subnets (e.g. `loopback`). */
+  ADMIN_TRUST_PROXY: z.string().default('false'),
+  /** HMAC key for CSRF tokens; derived from METRIVO_ADMIN_TOKEN when unset (all instances then agree). */
+  ADMIN_CSRF_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  ADMIN_LOGIN_MAX_ATTEMPTS: z.coerce.number().int().positive().default(10),
+  ADMIN_LOGIN_WINDOW_MINUTES: z.coerce.number().positive().default(15),
 });
 export type AdminConfig = z.infer<typeof adminEnvSchema>;
 export const loadAdminConfig = (env: NodeJS.ProcessEnv = process.env): AdminConfig => loadEnv(adminEnvSchema, env);
+
+export function cookieSecureFrom(config: Pick<AdminConfig, 'ADMIN_COOKIE_SECURE' | 'NODE_ENV'>): boolean {
+  return config.ADMIN_COOKIE_SECURE === 'auto' ? config.NODE_ENV === 'production' : config.ADMIN_COOKIE_SECURE === 'true';
+}
+
+export function trustProxyFrom(value: string): boolean | number | string {
+  if (value === 'true') return true;
+  if (value === 'false' || value === '') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
+
+/** A separate key per purpose: the admin token itself never becomes an HMAC key. */
+export function csrfSecretFrom(config: Pick<AdminConfig, 'ADMIN_CSRF_SECRET' | 'METRIVO_ADMIN_TOKEN'>): string {
+  return config.ADMIN_CSRF_SECRET ?? createHmac('sha256', config.METRIVO_ADMIN_TOKEN).update('metrivo-admin-csrf-v1').digest('base64url');
+}

@@ -26,6 +26,12 @@ export interface IntegrationDoc {
   websiteId: string;
   provider: IntegrationProvider;
   status: 'active' | 'disabled';
+  /**
+   * Test or live: Razorpay and Dodo payloads do not say, and merchants register separate test and live
+   * endpoints with separate secrets, so the integration carries the mode. Stripe events say it themselves.
+   * Absent on documents written before the field existed → live.
+   */
+  livemode?: boolean;
   /** Current secret first, then previous secrets still valid during a roll. */
   secrets: StoredSecret[];
   createdAt: Date;

@@ -43,8 +43,8 @@ export class IntegrationStore {
     await this.collection.createIndex({ websiteId: 1, provider: 1 });
   }
 
-  async create(websiteId: string, provider: IntegrationProvider, now = new Date()): Promise<IntegrationDoc> {
-    const doc: IntegrationDoc = { _id: newId('int'), websiteId, provider, status: 'active', secrets: [], createdAt: now, updatedAt: now };
+  async create(websiteId: string, provider: IntegrationProvider, now = new Date(), livemode = true): Promise<IntegrationDoc> {
+    const doc: IntegrationDoc = { _id: newId('int'), websiteId, provider, status: 'active', livemode, secrets: [], createdAt: now, updatedAt: now };
     await this.collection.insertOne(doc);
     return doc;
   }

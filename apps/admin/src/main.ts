@@ -1,0 +1,75 @@
+import { parseKeyring } from '@metrivo/crypto';
+import { createLogger, exitOnEnvError, ShutdownManager, startTelemetry } from '@metrivo/observability';
+import { MongoClient } from 'mongodb';
+import { createAdminApp, ensureAdminIndexes } from './app';
+import { SessionStore } from './auth/session-store';
+import { cookieSecureFrom, csrfSecretFrom, loadAdminConfig, trustProxyFrom, type AdminConfig } from './env';
+import { HttpLedgerClient } from './ledger-client';
+
+export async function startAdmin(config: AdminConfig) {
+  const logger = createLogger({ service: 'admin', level: config.LOG_LEVEL });
+  const telemetry = startTelemetry({ serviceName: 'metrivo-admin', exporter: config.METRIVO_OTEL_EXPORTER });
+  const keyring = parseKeyring(config.METRIVO_SECRET_KEYS);
+  const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
+
+  const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000 });
+  await mongo.connect();
+  const db = mongo.db(config.MONGODB_DB);
+  await ensureAdminIndexes(db);
+
+  const cookieSecure = cookieSecureFrom(config);
+  const sessionTtlMs = config.ADMIN_SESSION_TTL_HOURS * 3600_000;
+  const ledger = new HttpLedgerClient(config.METRIVO_LEDGER_URL, config.LEDGER_TIMEOUT_MS, (what, problem) =>
+    logger.warn({ what, problem }, 'ledger returned a record that does not match the contract; skipped'));
+
+  const app = createAdminApp({
+    db,
+    keyring,
+    logger,
+    ledger,
+    isShuttingDown: () => shutdown.isShuttingDown(),
+    config: {
+      adminToken: config.METRIVO_ADMIN_TOKEN,
+      publicGatewayUrl: config.METRIVO_PUBLIC_GATEWAY_URL,
+      cookieSecure,
+      sessionTtlMs,
+      csrfSecret: csrfSecretFrom(config),
+      trustProxy: trustProxyFrom(config.ADMIN_TRUST_PROXY),
+      loginRateLimit: { windowMs: config.ADMIN_LOGIN_WINDOW_MINUTES * 60_000, limit: config.ADMIN_LOGIN_MAX_ATTEMPTS },
+    },
+  });
+  if (!cookieSecure && config.NODE_ENV === 'production') logger.warn('ADMIN_COOKIE_SECURE=false in production: session cookies travel without the Secure flag');
+
+  // Expired sessions are filtered on read; this only keeps the collection small (no TTL index on FerretDB).
+  const sessions = new SessionStore(db, sessionTtlMs);
+  const cleanup = setInterval(() => void sessions.deleteExpired().catch((err: unknown) => logger.warn({ err }, 'expired session cleanup failed')), 3_600_000);
+  cleanup.unref();
+
+  const server = app.listen(config.ADMIN_PORT);
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.ADMIN_PORT;
+  logger.info({ port, cookieSecure, gateway: config.METRIVO_PUBLIC_GATEWAY_URL, ledger: config.METRIVO_LEDGER_URL }, 'admin listening');
+
+  // Readiness is already false when these run (ShutdownManager flips it first).
+  shutdown
+    .add('http: stop accepting, finish in-flight requests', () => new Promise<void>((r) => { clearInterval(cleanup); server.close(() => r()); server.closeIdleConnections(); }))
+    .add('mongodb: close', () => mongo.close())
+    .add('telemetry: flush', () => telemetry.shutdown());
+  return { port, shutdown, server, db };
+}
+
+if (require.main === module) {
+  let config: AdminConfig;
+  try {
+    config = loadAdminConfig();
+  } catch (err) {
+    exitOnEnvError(err);
+  }
+  startAdmin(config)
+    .then(({ shutdown }) => shutdown.installSignalHandlers())
+    .catch((err: unknown) => {
+      console.error('admin failed to start:', err instanceof Error ? err.message : err);
+      process.exit(1);
+    });
+}
