@@ -1,0 +1,96 @@
+import type { Channel, Utm } from '@metrivo/contracts';
+import { deriveChannel } from './channel';
+import { isPaymentCheckoutReferrer, referrerHost } from './referrer';
+
+describe('deriveChannel', () => {
+  const cases: [string, { referrer?: string; utm?: Utm; landingPage?: string }, Channel][] = [
+    ['nothing at all', {}, 'direct'],
+    ['empty referrer and empty utm', { referrer: '  ', utm: {} }, 'direct'],
+    ['google referrer', { referrer: 'https://www.google.com/' }, 'organic_search'],
+    ['google country domain', { referrer: 'https://www.google.co.uk/search?q=x' }, 'organic_search'],
+    ['bing', { referrer: 'https://www.bing.com/' }, 'organic_search'],
+    ['duckduckgo', { referrer: 'https://duckduckgo.com/' }, 'organic_search'],
+    ['yahoo search', { referrer: 'https://search.yahoo.com/search?p=x' }, 'organic_search'],
+    ['baidu', { referrer: 'https://www.baidu.com/link?url=x' }, 'organic_search'],
+    ['yandex.ru', { referrer: 'https://yandex.ru/' }, 'organic_search'],
+    ['ecosia', { referrer: 'https://www.ecosia.org/' }, 'organic_search'],
+    ['brave search', { referrer: 'https://search.brave.com/' }, 'organic_search'],
+    ['google ads medium cpc', { referrer: 'https://www.google.com/', utm: { source: 'google', medium: 'cpc' } }, 'paid_search'],
+    ['medium ppc without referrer', { utm: { source: 'bing', medium: 'ppc' } }, 'paid_search'],
+    ['medium paid', { utm: { source: 'google', medium: 'Paid' } }, 'paid_search'],
+    ['medium paidsearch', { utm: { medium: 'paidsearch' } }, 'paid_search'],
+    ['medium paid_search', { utm: { medium: 'paid_search' } }, 'paid_search'],
+    ['gclid on landing page only', { referrer: 'https://www.google.com/', landingPage: '/pricing?gclid=abc' }, 'paid_search'],
+    ['msclkid on landing page', { landingPage: 'https://shop.example/?msclkid=1' }, 'paid_search'],
+    ['facebook cpc ads are social', { utm: { source: 'facebook', medium: 'cpc' } }, 'social'],
+    ['paid_social medium', { utm: { source: 'meta', medium: 'paid_social' } }, 'social'],
+    ['cpc medium, social referrer, no source', { referrer: 'https://l.facebook.com/', utm: { medium: 'cpc' } }, 'social'],
+    ['email medium', { utm: { source: 'mailchimp', medium: 'email' } }, 'email'],
+    ['newsletter medium', { utm: { medium: 'newsletter' } }, 'email'],
+    ['newsletter source without medium', { utm: { source: 'newsletter' } }, 'email'],
+    ['gmail web referrer', { referrer: 'https://mail.google.com/' }, 'email'],
+    ['gmail android app referrer', { referrer: 'android-app://com.google.android.gm/' }, 'email'],
+    ['google app referrer', { referrer: 'android-app://com.google.android.googlequicksearchbox/' }, 'organic_search'],
+    ['social medium', { utm: { source: 'whatever', medium: 'social' } }, 'social'],
+    ['t.co referrer', { referrer: 'https://t.co/abc' }, 'social'],
+    ['x.com referrer', { referrer: 'https://x.com/someone/status/1' }, 'social'],
+    ['twitter referrer', { referrer: 'https://twitter.com/' }, 'social'],
+    ['facebook referrer', { referrer: 'https://m.facebook.com/' }, 'social'],
+    ['instagram referrer', { referrer: 'https://l.instagram.com/?u=x' }, 'social'],
+    ['linkedin referrer', { referrer: 'https://www.linkedin.com/feed/' }, 'social'],
+    ['reddit referrer', { referrer: 'https://old.reddit.com/r/x' }, 'social'],
+    ['youtube referrer', { referrer: 'https://www.youtube.com/watch?v=1' }, 'social'],
+    ['youtu.be referrer', { referrer: 'https://youtu.be/1' }, 'social'],
+    ['tiktok referrer', { referrer: 'https://www.tiktok.com/' }, 'social'],
+    ['pinterest country domain', { referrer: 'https://www.pinterest.de/' }, 'social'],
+    ['social source without medium or referrer', { utm: { source: 'linkedin' } }, 'social'],
+    ['search source without medium', { utm: { source: 'google' } }, 'organic_search'],
+    ['organic medium from search', { referrer: 'https://www.bing.com/', utm: { source: 'bing', medium: 'organic' } }, 'organic_search'],
+    ['other site referrer', { referrer: 'https://blog.example.org/post' }, 'referral'],
+    ['look-alike host is not google', { referrer: 'https://google.example.org/' }, 'referral'],
+    ['referral medium', { utm: { source: 'partner-site', medium: 'referral' } }, 'referral'],
+    ['affiliate medium', { utm: { source: 'someone', medium: 'affiliate' } }, 'referral'],
+    ['utm fits nothing, no referrer', { utm: { source: 'spring-flyer', medium: 'print' } }, 'other'],
+    ['utm campaign only', { utm: { campaign: 'bf' } }, 'other'],
+    ['unknown utm but a referrer', { referrer: 'https://news.example.com/', utm: { source: 'abc', medium: 'display' } }, 'referral'],
+    ['unparseable referrer still counts as referral', { referrer: '::::' }, 'referral'],
+  ];
+  it.each(cases)('%s', (_name, input, expected) => {
+    expect(deriveChannel(input)).toBe(expected);
+  });
+});
+
+describe('isPaymentCheckoutReferrer', () => {
+  const cases: [string | undefined, boolean][] = [
+    ['https://checkout.stripe.com/c/pay/cs_test_123', true],
+    ['https://buy.stripe.com/test_abc', true],
+    ['https://invoice.stripe.com/i/acct_1/xyz', true],
+    ['https://hooks.stripe.com/3d_secure_2/hosted', true],
+    ['https://stripe.com/blog', false],
+    ['https://docs.stripe.com/payments', false],
+    ['https://api.razorpay.com/v1/checkout/embedded', true],
+    ['https://checkout.razorpay.com/', true],
+    ['https://rzp.io/l/abc', true],
+    ['https://razorpay.com/', false],
+    ['https://www.razorpay.com/blog', false],
+    ['https://checkout.dodopayments.com/buy/pdt_1', true],
+    ['https://test.checkout.dodopayments.com/session/1', true],
+    ['https://docs.dodopayments.com/', false],
+    ['https://www.google.com/', false],
+    ['https://notstripe.com/checkout', false],
+    [undefined, false],
+    ['', false],
+  ];
+  it.each(cases)('%s → %s', (referrer, expected) => {
+    expect(isPaymentCheckoutReferrer(referrer)).toBe(expected);
+  });
+});
+
+describe('referrerHost', () => {
+  it('strips www and lower-cases, accepts bare hosts, rejects junk', () => {
+    expect(referrerHost('https://WWW.Example.COM/a?b')).toBe('example.com');
+    expect(referrerHost('example.org/path')).toBe('example.org');
+    expect(referrerHost('::::')).toBeNull();
+    expect(referrerHost(null)).toBeNull();
+  });
+});
