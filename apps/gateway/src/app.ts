@@ -30,11 +30,23 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
 
   // Raw bytes for webhooks: signatures are computed over the exact body, before any parsing.
   const rawBody = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
+  // Refusals made before the route handler runs (content type, body limit) belong in the delivery log too.
+  const recordEarlyRejection = (provider: WebhookProvider, req: Request, status: number, errorCode: string) =>
+    deps.webhooks.deliveries.record({
+      integrationId: String(req.params.integrationId ?? ''), websiteId: null, provider, receivedAt: new Date(), providerEventId: null,
+      eventType: null, livemode: null, outcome: 'rejected', httpStatus: status, errorCode, published: 0, hadMetrivoSignals: null, durationMs: 0,
+    });
   for (const provider of WEBHOOK_PROVIDERS) {
-    app.post(`/v1/webhooks/${provider}/:integrationId`, (req, res, next) => {
-      if (!isJson(req)) return sendError(res, 415, 'unsupported_media_type', 'Webhooks must be sent with Content-Type: application/json.');
+    app.post(`/v1/webhooks/${provider}/:integrationId`, (req: Request, res: Response, next: NextFunction) => {
+      if (!isJson(req)) {
+        recordEarlyRejection(provider, req, 415, 'unsupported_media_type');
+        return sendError(res, 415, 'unsupported_media_type', 'Webhooks must be sent with Content-Type: application/json.');
+      }
       next();
-    }, rawBody, wrap(webhookHandler(provider, deps.webhooks)));
+    }, rawBody, wrap(webhookHandler(provider, deps.webhooks)), (err: unknown, req: Request, _res: Response, next: NextFunction) => {
+      if ((err as { type?: string }).type === 'entity.too.large') recordEarlyRejection(provider, req, 413, 'payload_too_large');
+      next(err);
+    });
   }
 
   const jsonBody = express.json({ limit: '64kb', strict: true, type: () => true });

@@ -1,5 +1,5 @@
 import type { Keyring } from '@metrivo/crypto';
-import { openSecrets, type IntegrationDoc, type IntegrationStore } from '@metrivo/integration-store';
+import { openSecretsWithExpiry, type IntegrationDoc, type IntegrationStore } from '@metrivo/integration-store';
 
 export interface ResolvedIntegration {
   doc: IntegrationDoc;
@@ -7,8 +7,14 @@ export interface ResolvedIntegration {
   secrets: string[];
 }
 
+interface Loaded {
+  doc: IntegrationDoc;
+  /** Decrypted once per load: decrypting on every webhook was measurable on the accept path. */
+  secrets: Array<{ secret: string; expiresAt: Date | null }>;
+}
+
 interface Entry {
-  value: ResolvedIntegration | null;
+  value: Loaded | null;
   loadedAt: number;
   pending?: Promise<ResolvedIntegration | null>;
 }
@@ -31,8 +37,7 @@ export class IntegrationCache {
   async get(id: string, now = new Date()): Promise<ResolvedIntegration | null> {
     const hit = this.entries.get(id);
     if (hit && now.getTime() - hit.loadedAt < this.ttlMs) {
-      if (!hit.value) return null;
-      return { doc: hit.value.doc, secrets: openSecrets(hit.value.doc, this.keyring, now) };
+      return hit.value ? resolve(hit.value, now) : null;
     }
     if (hit?.pending) return hit.pending;
     const pending = this.load(id, now);
@@ -47,9 +52,14 @@ export class IntegrationCache {
 
   private async load(id: string, now: Date): Promise<ResolvedIntegration | null> {
     const doc = await this.store.get(id);
-    const value = doc ? { doc, secrets: openSecrets(doc, this.keyring, now) } : null;
+    const value = doc ? { doc, secrets: openSecretsWithExpiry(doc, this.keyring) } : null;
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(id, { value, loadedAt: Date.now() });
-    return value;
+    this.entries.set(id, { value, loadedAt: now.getTime() });
+    return value ? resolve(value, now) : null;
   }
+}
+
+function resolve(loaded: Loaded, now: Date): ResolvedIntegration {
+  const t = now.getTime();
+  return { doc: loaded.doc, secrets: loaded.secrets.filter((s) => s.expiresAt === null || s.expiresAt.getTime() > t).map((s) => s.secret) };
 }

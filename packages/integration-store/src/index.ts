@@ -1,4 +1,4 @@
 export * from './documents';
-export { IntegrationStore, liveSecrets, openSecrets, rollSecrets, newId } from './integrations';
+export { IntegrationStore, liveSecrets, openSecrets, openSecretsWithExpiry, rollSecrets, newId } from './integrations';
 export { ApiKeyStore } from './api-keys';
 export { DeliveryLog } from './deliveries';

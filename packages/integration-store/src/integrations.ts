@@ -19,6 +19,11 @@ export function openSecrets(doc: IntegrationDoc, keyring: Keyring, now: Date): s
   return liveSecrets(doc, now).map((s) => decryptSecret(s.sealed, keyring, aadFor(doc._id)));
 }
 
+/** Every stored secret decrypted, with its expiry, so a cache can re-check roll windows without decrypting again. */
+export function openSecretsWithExpiry(doc: IntegrationDoc, keyring: Keyring): Array<{ secret: string; expiresAt: Date | null }> {
+  return doc.secrets.map((s) => ({ secret: decryptSecret(s.sealed, keyring, aadFor(doc._id)), expiresAt: s.expiresAt }));
+}
+
 /**
  * Pure: the secrets list after setting `secret`. The previous current secret stays valid for
  * `keepPreviousForHours` (0 → dropped now); already-expired secrets are pruned.

@@ -28,6 +28,8 @@ const occurredAt = z.iso
   .datetime({ offset: true, message: 'must be an ISO-8601 timestamp, e.g. 2026-11-29T10:09:30Z' })
   .refine((s) => {
     const t = Date.parse(s);
+    // zod runs this even after the format check failed; that failure already says what is wrong.
+    if (Number.isNaN(t)) return true;
     const now = Date.now();
     return t > now - MAX_PAST_MS && t < now + MAX_FUTURE_MS;
   }, 'must be within the last 5 years and not more than a day in the future')

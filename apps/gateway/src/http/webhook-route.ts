@@ -16,6 +16,8 @@ export interface NormalizeContext {
   receivedAt: Date;
   emailHashKey: string;
   providerEventId?: string | null;
+  /** The integration's mode, for providers whose payloads do not say (Razorpay, Dodo). */
+  livemode?: boolean;
 }
 
 export interface NormalizeOutcome {
@@ -98,7 +100,7 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     const { eventType, livemode } = adapter.describe(verified.event);
     delivery.providerEventId = verified.providerEventId;
     delivery.eventType = eventType;
-    delivery.livemode = livemode;
+    delivery.livemode = livemode ?? integration.doc.livemode ?? true;
 
     const dedupeKey = verified.providerEventId ? `${integrationId}:${verified.providerEventId}` : null;
     if (dedupeKey && deps.recentlyAccepted.has(dedupeKey)) {
@@ -110,10 +112,11 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     try {
       outcome = adapter.normalize(verified.event, {
         websiteId: integration.doc.websiteId, integrationId, receivedAt, emailHashKey: deps.emailHashKey,
-        providerEventId: verified.providerEventId,
+        providerEventId: verified.providerEventId, livemode: integration.doc.livemode ?? true,
       });
     } catch (err) {
       if (deps.isPayloadError(err)) return reject(400, 'invalid_payload', err.message);
+      finish(500, 'rejected', 'internal_error'); // the error handler answers 500; support still sees the attempt
       throw err;
     }
     if (outcome.events.length === 0) {
@@ -129,6 +132,7 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
         res.setHeader('Retry-After', String(deps.retryAfterSeconds));
         return reject(503, 'unavailable', 'Metrivo cannot store this event right now; the provider will retry.');
       }
+      finish(500, 'rejected', 'internal_error');
       throw err;
     }
     if (dedupeKey) deps.recentlyAccepted.add(dedupeKey);

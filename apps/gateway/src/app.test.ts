@@ -1,0 +1,656 @@
+// The gateway's HTTP surface with fakes around it (no Kafka, no MongoDB): a real Express app on port 0,
+// driven with fetch. Every refusal must answer its stable error code, publish nothing and leave a
+// delivery-log record; every acceptance must publish exactly what the normalizer produced.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { NormalizedPaymentEvent } from '@metrivo/contracts';
+import { hashApiKey } from '@metrivo/crypto';
+import type { ApiKeyDoc, IntegrationDoc } from '@metrivo/integration-store';
+import { KafkaUnavailableError } from '@metrivo/kafka';
+import type { Collection } from 'mongodb';
+import { createGatewayApp } from './app';
+import type { DeliveryInput } from './delivery-recorder';
+import { RecentSet } from './http/lru';
+import type { ManualRequestDoc } from './http/manual-api';
+import type { EventPublisher, WebhookProvider } from './http/webhook-route';
+import type { ResolvedIntegration } from './integration-cache';
+import { isPayloadError, providerAdapters } from './provider-adapters';
+import { dodoFixtures, prefixedId, razorpayFixtures, stripeFixtures, unixNow } from './test-fixtures';
+
+const BODY_LIMIT = 32 * 1024;
+const EMAIL_HASH_KEY = 'unit-test-email-hash-key-0123456789';
+const RETRY_AFTER_SECONDS = 17;
+const API_VERSION = '2025-03-31.basil';
+
+// ------------------------------------------------------------------------------------------------ fakes
+
+class RecordingPublisher implements EventPublisher {
+  published: NormalizedPaymentEvent[] = [];
+  calls = 0;
+  failWith: Error | null = null;
+  async publish(events: NormalizedPaymentEvent[]): Promise<void> {
+    this.calls += 1;
+    if (this.failWith) throw this.failWith;
+    this.published.push(...events);
+  }
+}
+
+class RecordingDeliveries {
+  records: DeliveryInput[] = [];
+  record(input: DeliveryInput): void {
+    this.records.push(input);
+  }
+}
+
+/** The two calls the Manual API makes on its idempotency collection, with MongoDB's duplicate-key error. */
+function inMemoryRequests() {
+  const docs = new Map<string, ManualRequestDoc>();
+  const fake = {
+    docs,
+    async findOne(filter: { _id: string }) {
+      return docs.get(filter._id) ?? null;
+    },
+    async insertOne(doc: ManualRequestDoc) {
+      if (docs.has(doc._id)) throw Object.assign(new Error('E11000 duplicate key error'), { code: 11000 });
+      docs.set(doc._id, structuredClone(doc));
+      return { acknowledged: true, insertedId: doc._id };
+    },
+  };
+  return fake;
+}
+
+const integrations = new Map<string, ResolvedIntegration>();
+function addIntegration(provider: IntegrationDoc['provider'], secrets: string[], extra: Partial<IntegrationDoc> = {}): IntegrationDoc {
+  const now = new Date();
+  const doc: IntegrationDoc = {
+    _id: prefixedId('int', 16), websiteId: prefixedId('w', 10), provider, status: 'active', livemode: false,
+    secrets: [], createdAt: now, updatedAt: now, ...extra,
+  };
+  integrations.set(doc._id, { doc, secrets });
+  return doc;
+}
+
+const apiKeys = new Map<string, ApiKeyDoc>();
+function addApiKey(websiteId: string, livemode = false): { key: string; doc: ApiKeyDoc } {
+  const key = `mtv_test_${prefixedId('k', 32).slice(2)}`;
+  const doc: ApiKeyDoc = { _id: prefixedId('key', 16), websiteId, hash: hashApiKey(key), prefix: key.slice(0, 12), livemode, createdAt: new Date(), revokedAt: null };
+  apiKeys.set(doc.hash, doc);
+  return { key, doc };
+}
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const publisher = new RecordingPublisher();
+const deliveries = new RecordingDeliveries();
+const requests = inMemoryRequests();
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  const app = createGatewayApp({
+    bodyLimitBytes: BODY_LIMIT,
+    logger: silent,
+    health: { checks: {}, isShuttingDown: () => false },
+    webhooks: {
+      integrations: { get: async (id: string) => integrations.get(id) ?? null },
+      adapters: providerAdapters,
+      publisher,
+      deliveries,
+      recentlyAccepted: new RecentSet(60_000, 1000),
+      emailHashKey: EMAIL_HASH_KEY,
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      logger: silent,
+      isPayloadError,
+    },
+    manual: {
+      findApiKey: async (hash: string) => apiKeys.get(hash) ?? null,
+      requests: requests as unknown as Collection<ManualRequestDoc>,
+      publisher,
+      deliveries,
+      emailHashKey: EMAIL_HASH_KEY,
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+    },
+  });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+beforeEach(() => {
+  publisher.published = [];
+  publisher.calls = 0;
+  publisher.failWith = null;
+  deliveries.records = [];
+});
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+async function post(path: string, rawBody: Buffer | string, headers: Record<string, string>): Promise<Answer> {
+  const res = await fetch(`${baseUrl}${path}`, { method: 'POST', body: rawBody, headers });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // leave as text: the assertion on it will show what came back
+  }
+  return { status: res.status, headers: res.headers, body };
+}
+
+const webhookPath = (provider: WebhookProvider, integrationId: string) => `/v1/webhooks/${provider}/${integrationId}`;
+const sendWebhook = (provider: WebhookProvider, integrationId: string, request: { rawBody: Buffer | string; headers: Record<string, string> }) =>
+  post(webhookPath(provider, integrationId), request.rawBody, request.headers);
+
+/** The delivery-log record of the (single) request a test made. */
+function onlyDelivery(): DeliveryInput {
+  expect(deliveries.records).toHaveLength(1);
+  return deliveries.records[0]!;
+}
+
+function expectRefused(answer: Answer, status: number, code: string): void {
+  expect({ status: answer.status, code: answer.body?.error?.code }).toEqual({ status, code });
+  expect(typeof answer.body.error.message).toBe('string');
+  expect(answer.body.error.message.length).toBeGreaterThan(0);
+  expect(publisher.published).toEqual([]);
+  expect(publisher.calls).toBe(0);
+}
+
+const stripeSecret = () => stripeFixtures.stripeWebhookSecret();
+const stripePayment = (metadata: Record<string, string> = {}) =>
+  stripeFixtures.paymentIntentSucceeded({ apiVersion: API_VERSION, amount: 4900, currency: 'eur', metadata });
+
+// --------------------------------------------------------------------------------------------- webhooks
+
+describe('webhooks: accepted', () => {
+  it('Stripe: 200 {received:true} after publishing the normalized event; the delivery log says accepted', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const event = stripePayment({ metrivo_session_id: 's_42', metrivo_visitor_id: 'v_7' });
+
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(event, secret));
+
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ received: true });
+    expect(publisher.published).toHaveLength(1);
+    expect(publisher.published[0]).toMatchObject({
+      type: 'payment', websiteId: integration.websiteId, integrationId: integration._id, provider: 'stripe',
+      livemode: false, amountMinor: 4900, currency: 'eur', paid: true,
+      refs: { paymentIntent: event.data.object.id },
+      signals: { sessionId: 's_42', visitorId: 'v_7' },
+      source: { eventId: event.id, eventType: 'payment_intent.succeeded', apiVersion: API_VERSION },
+    });
+    expect(onlyDelivery()).toMatchObject({
+      integrationId: integration._id, websiteId: integration.websiteId, provider: 'stripe', providerEventId: event.id,
+      eventType: 'payment_intent.succeeded', livemode: false, outcome: 'accepted', httpStatus: 200, errorCode: null,
+      published: 1, hadMetrivoSignals: true,
+    });
+  });
+
+  it('Stripe: during a secret roll a request signed only with the previous secret verifies', async () => {
+    const [current, previous] = [stripeSecret(), stripeSecret()];
+    const integration = addIntegration('stripe', [current, previous]);
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), previous));
+    expect(answer.status).toBe(200);
+    expect(publisher.published).toHaveLength(1);
+  });
+
+  it('Razorpay: payment.captured is published with the integration mode and the event-id header as provider id', async () => {
+    const integration = addIntegration('razorpay', ['rzp_secret_1'], { livemode: true });
+    const payment = razorpayFixtures.razorpayPaymentEntity({ amount: 49900, notes: { metrivo_visitor_id: 'v_rzp' } });
+    const request = razorpayFixtures.razorpayWebhookRequest(razorpayFixtures.razorpayPaymentCaptured(payment), 'rzp_secret_1', 'rzp_evt_1');
+
+    const answer = await sendWebhook('razorpay', integration._id, request);
+
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ received: true });
+    expect(publisher.published).toHaveLength(1);
+    expect(publisher.published[0]).toMatchObject({
+      type: 'payment', provider: 'razorpay', livemode: true, amountMinor: 49900, currency: 'inr',
+      refs: { payment: payment.id }, signals: { visitorId: 'v_rzp' },
+    });
+    expect(onlyDelivery()).toMatchObject({ outcome: 'accepted', providerEventId: 'rzp_evt_1', eventType: 'payment.captured', livemode: true, published: 1 });
+  });
+
+  it('Dodo: payment.succeeded is published', async () => {
+    const secret = dodoFixtures.dodoWebhookSecret();
+    const integration = addIntegration('dodo', [secret]);
+    const body = dodoFixtures.dodoPaymentSucceeded({ totalAmount: 2500, currency: 'USD' });
+    const request = dodoFixtures.dodoWebhookRequest(body, secret, { webhookId: 'msg_dodo_1' });
+
+    const answer = await sendWebhook('dodo', integration._id, request);
+
+    expect(answer.status).toBe(200);
+    expect(publisher.published).toHaveLength(1);
+    expect(publisher.published[0]).toMatchObject({ provider: 'dodo', livemode: false, amountMinor: 2500, currency: 'usd', refs: { payment: body.data.payment_id } });
+    expect(onlyDelivery()).toMatchObject({ outcome: 'accepted', providerEventId: 'msg_dodo_1', eventType: 'payment.succeeded' });
+  });
+
+  it('event types Metrivo does not use: 200 {received:true, ignored:true}, nothing published, logged as ignored', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const event = stripeFixtures.stripeEvent({ apiVersion: API_VERSION, type: 'customer.created', object: { id: prefixedId('cus', 14), object: 'customer', livemode: false } });
+    const stripeAnswer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(event, secret));
+
+    const rzp = addIntegration('razorpay', ['rzp_secret_2']);
+    const rzpBody = razorpayFixtures.razorpayEvent('payment.authorized', { payment: { entity: razorpayFixtures.razorpayPaymentEntity() } });
+    const rzpAnswer = await sendWebhook('razorpay', rzp._id, razorpayFixtures.razorpayWebhookRequest(rzpBody, 'rzp_secret_2'));
+
+    expect(stripeAnswer).toMatchObject({ status: 200, body: { received: true, ignored: true } });
+    expect(rzpAnswer).toMatchObject({ status: 200, body: { received: true, ignored: true } });
+    expect(publisher.published).toEqual([]);
+    expect(deliveries.records.map((d) => [d.outcome, d.eventType, d.published])).toEqual([
+      ['ignored', 'customer.created', 0],
+      ['ignored', 'payment.authorized', 0],
+    ]);
+  });
+
+  it('a redelivered event (same provider event id) answers 200 duplicate and is published once', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const event = stripePayment();
+    const first = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(event, secret));
+    // Stripe re-signs a retry with a new timestamp; the body is the same event.
+    const again = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(event, secret, unixNow() + 1));
+
+    const rzp = addIntegration('razorpay', ['rzp_secret_3']);
+    const rzpRequest = razorpayFixtures.razorpayWebhookRequest(razorpayFixtures.razorpayPaymentCaptured(), 'rzp_secret_3', 'rzp_evt_dup');
+    const rzpFirst = await sendWebhook('razorpay', rzp._id, rzpRequest);
+    const rzpAgain = await sendWebhook('razorpay', rzp._id, rzpRequest);
+
+    expect(first).toMatchObject({ status: 200, body: { received: true } });
+    expect(again).toMatchObject({ status: 200, body: { received: true, duplicate: true } });
+    expect(rzpFirst.body).toEqual({ received: true });
+    expect(rzpAgain).toMatchObject({ status: 200, body: { received: true, duplicate: true } });
+    expect(publisher.published.map((e) => e.source.eventId)).toEqual([event.id, 'rzp_evt_dup']);
+    expect(deliveries.records.map((d) => d.outcome)).toEqual(['accepted', 'duplicate', 'accepted', 'duplicate']);
+  });
+});
+
+describe('webhooks: Kafka unavailable', () => {
+  it('503 unavailable with Retry-After; the same webhook retried after Kafka is back is accepted and published once', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const event = stripePayment();
+    const request = stripeFixtures.stripeWebhookRequest(event, secret);
+
+    publisher.failWith = new KafkaUnavailableError('Kafka did not acknowledge the record within 5000 ms');
+    const refused = await sendWebhook('stripe', integration._id, request);
+    publisher.failWith = null;
+    const retried = await sendWebhook('stripe', integration._id, request);
+
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('unavailable');
+    expect(refused.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
+    expect(retried).toMatchObject({ status: 200, body: { received: true } });
+    expect(publisher.published.map((e) => e.source.eventId)).toEqual([event.id]);
+    expect(deliveries.records.map((d) => [d.outcome, d.httpStatus, d.errorCode, d.published])).toEqual([
+      ['unavailable', 503, 'unavailable', 0],
+      ['accepted', 200, null, 1],
+    ]);
+  });
+
+  it('any other publisher failure is a 500, never a 2xx', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    publisher.failWith = new Error('schema violation');
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
+    expect(answer.status).toBe(500);
+    expect(answer.body.error.code).toBe('internal_error');
+    expect(publisher.published).toEqual([]);
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', httpStatus: 500, errorCode: 'internal_error', published: 0 });
+  });
+});
+
+describe('webhooks: bad input is refused with a stable code, publishes nothing, and is logged', () => {
+  it('413 payload_too_large for a body over the limit', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const event = stripePayment({ padding: 'x'.repeat(BODY_LIMIT) });
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(event, secret));
+    expectRefused(answer, 413, 'payload_too_large');
+    expect(onlyDelivery()).toMatchObject({ integrationId: integration._id, provider: 'stripe', outcome: 'rejected', httpStatus: 413, errorCode: 'payload_too_large' });
+  });
+
+  it.each([['text/plain'], ['application/x-www-form-urlencoded'], ['']])('415 unsupported_media_type for Content-Type %j', async (contentType) => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const request = stripeFixtures.stripeWebhookRequest(stripePayment(), secret);
+    const headers: Record<string, string> = { ...request.headers, 'content-type': contentType };
+    if (contentType === '') delete headers['content-type'];
+    const answer = await post(webhookPath('stripe', integration._id), request.rawBody, headers);
+    expectRefused(answer, 415, 'unsupported_media_type');
+    expect(onlyDelivery()).toMatchObject({ integrationId: integration._id, outcome: 'rejected', httpStatus: 415, errorCode: 'unsupported_media_type' });
+  });
+
+  describe('truncated JSON, signed correctly → 400 invalid_payload', () => {
+    it('Stripe', async () => {
+      const secret = stripeSecret();
+      const integration = addIntegration('stripe', [secret]);
+      const truncated = JSON.stringify(stripePayment()).slice(0, -25);
+      const headers = { 'content-type': 'application/json', 'stripe-signature': stripeFixtures.stripeSignatureHeader(truncated, secret) };
+      const answer = await post(webhookPath('stripe', integration._id), truncated, headers);
+      expectRefused(answer, 400, 'invalid_payload');
+      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', httpStatus: 400, errorCode: 'invalid_payload' });
+    });
+
+    it('Razorpay', async () => {
+      const integration = addIntegration('razorpay', ['rzp_secret_t']);
+      const truncated = JSON.stringify(razorpayFixtures.razorpayPaymentCaptured()).slice(0, -25);
+      const headers = { 'content-type': 'application/json', 'x-razorpay-signature': razorpayFixtures.razorpaySignature(truncated, 'rzp_secret_t'), 'x-razorpay-event-id': 'rzp_evt_t' };
+      const answer = await post(webhookPath('razorpay', integration._id), truncated, headers);
+      expectRefused(answer, 400, 'invalid_payload');
+      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_payload' });
+    });
+
+    it('Dodo', async () => {
+      const secret = dodoFixtures.dodoWebhookSecret();
+      const integration = addIntegration('dodo', [secret]);
+      const truncated = JSON.stringify(dodoFixtures.dodoPaymentSucceeded()).slice(0, -25);
+      const [id, ts] = ['msg_truncated', unixNow()];
+      const headers = {
+        'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts),
+        'webhook-signature': dodoFixtures.dodoSignature(id, ts, truncated, secret),
+      };
+      const answer = await post(webhookPath('dodo', integration._id), truncated, headers);
+      expectRefused(answer, 400, 'invalid_payload');
+      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_payload' });
+    });
+  });
+
+  it('an empty body → 400 invalid_payload', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const answer = await post(webhookPath('stripe', integration._id), '', { 'content-type': 'application/json', 'stripe-signature': stripeFixtures.stripeSignatureHeader('', secret) });
+    expectRefused(answer, 400, 'invalid_payload');
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_payload' });
+  });
+
+  describe('missing signature headers → 400 invalid_signature', () => {
+    it('Stripe without Stripe-Signature', async () => {
+      const secret = stripeSecret();
+      const integration = addIntegration('stripe', [secret]);
+      const { rawBody, headers } = stripeFixtures.stripeWebhookRequest(stripePayment(), secret);
+      const answer = await post(webhookPath('stripe', integration._id), rawBody, { 'content-type': headers['content-type']! });
+      expectRefused(answer, 400, 'invalid_signature');
+      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_signature' });
+    });
+
+    it('Razorpay without X-Razorpay-Signature', async () => {
+      const integration = addIntegration('razorpay', ['rzp_secret_m']);
+      const { rawBody } = razorpayFixtures.razorpayWebhookRequest(razorpayFixtures.razorpayPaymentCaptured(), 'rzp_secret_m');
+      const answer = await post(webhookPath('razorpay', integration._id), rawBody, { 'content-type': 'application/json', 'x-razorpay-event-id': 'e1' });
+      expectRefused(answer, 400, 'invalid_signature');
+    });
+
+    it.each([['webhook-signature'], ['webhook-id'], ['webhook-timestamp']])('Dodo without %s', async (header) => {
+      const secret = dodoFixtures.dodoWebhookSecret();
+      const integration = addIntegration('dodo', [secret]);
+      const { rawBody, headers } = dodoFixtures.dodoWebhookRequest(dodoFixtures.dodoPaymentSucceeded(), secret);
+      delete headers[header];
+      const answer = await post(webhookPath('dodo', integration._id), rawBody, headers);
+      expectRefused(answer, 400, 'invalid_signature');
+      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_signature' });
+    });
+  });
+
+  describe('wrong secret → 400 invalid_signature', () => {
+    it('Stripe', async () => {
+      const integration = addIntegration('stripe', [stripeSecret()]);
+      const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret()));
+      expectRefused(answer, 400, 'invalid_signature');
+      expect(onlyDelivery()).toMatchObject({ websiteId: integration.websiteId, outcome: 'rejected', httpStatus: 400, errorCode: 'invalid_signature' });
+    });
+
+    it('Razorpay', async () => {
+      const integration = addIntegration('razorpay', ['the_right_one']);
+      const answer = await sendWebhook('razorpay', integration._id, razorpayFixtures.razorpayWebhookRequest(razorpayFixtures.razorpayPaymentCaptured(), 'a_wrong_one'));
+      expectRefused(answer, 400, 'invalid_signature');
+    });
+
+    it('Dodo', async () => {
+      const integration = addIntegration('dodo', [dodoFixtures.dodoWebhookSecret()]);
+      const answer = await sendWebhook('dodo', integration._id, dodoFixtures.dodoWebhookRequest(dodoFixtures.dodoPaymentSucceeded(), dodoFixtures.dodoWebhookSecret()));
+      expectRefused(answer, 400, 'invalid_signature');
+    });
+
+    it('Stripe: a correctly signed body altered in transit', async () => {
+      const secret = stripeSecret();
+      const integration = addIntegration('stripe', [secret]);
+      const request = stripeFixtures.stripeWebhookRequest(stripePayment(), secret);
+      const tampered = request.rawBody.toString('utf8').replace('"amount": 4900', '"amount": 9900');
+      expect(tampered).not.toBe(request.rawBody.toString('utf8'));
+      const answer = await post(webhookPath('stripe', integration._id), tampered, request.headers);
+      expectRefused(answer, 400, 'invalid_signature');
+    });
+  });
+
+  describe('replayed old timestamp → 400 timestamp_out_of_tolerance', () => {
+    it('Stripe, signed 10 minutes ago', async () => {
+      const secret = stripeSecret();
+      const integration = addIntegration('stripe', [secret]);
+      const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret, unixNow() - 600));
+      expectRefused(answer, 400, 'timestamp_out_of_tolerance');
+      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'timestamp_out_of_tolerance' });
+    });
+
+    it('Dodo, signed 10 minutes ago', async () => {
+      const secret = dodoFixtures.dodoWebhookSecret();
+      const integration = addIntegration('dodo', [secret]);
+      const request = dodoFixtures.dodoWebhookRequest(dodoFixtures.dodoPaymentSucceeded(), secret, { timestamp: unixNow() - 600 });
+      const answer = await sendWebhook('dodo', integration._id, request);
+      expectRefused(answer, 400, 'timestamp_out_of_tolerance');
+    });
+
+    it('Stripe, just past the 300 s tolerance (301 s old)', async () => {
+      const secret = stripeSecret();
+      const integration = addIntegration('stripe', [secret]);
+      const signedAt = unixNow() - 301;
+      const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret, signedAt));
+      expectRefused(answer, 400, 'timestamp_out_of_tolerance');
+    });
+  });
+
+  it('404 unknown_integration for an id nobody created', async () => {
+    const secret = stripeSecret();
+    const answer = await sendWebhook('stripe', 'int_does_not_exist', stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
+    expectRefused(answer, 404, 'unknown_integration');
+    expect(onlyDelivery()).toMatchObject({ integrationId: 'int_does_not_exist', websiteId: null, outcome: 'rejected', httpStatus: 404, errorCode: 'unknown_integration' });
+  });
+
+  it.each([
+    ['stripe', 'razorpay'],
+    ['razorpay', 'stripe'],
+    ['dodo', 'stripe'],
+    ['stripe', 'dodo'],
+  ] as const)('404 unknown_integration: a %s integration hit on the %s route (even when correctly signed for that route)', async (owner, route) => {
+    const secret = owner === 'dodo' ? dodoFixtures.dodoWebhookSecret() : owner === 'stripe' ? stripeSecret() : 'rzp_secret_x';
+    const integration = addIntegration(owner, [secret]);
+    const request =
+      route === 'stripe' ? stripeFixtures.stripeWebhookRequest(stripePayment(), secret)
+      : route === 'razorpay' ? razorpayFixtures.razorpayWebhookRequest(razorpayFixtures.razorpayPaymentCaptured(), secret)
+      : dodoFixtures.dodoWebhookRequest(dodoFixtures.dodoPaymentSucceeded(), secret);
+    const answer = await sendWebhook(route, integration._id, request);
+    expectRefused(answer, 404, 'unknown_integration');
+    expect(answer.body.error.message).toContain(owner);
+    expect(onlyDelivery()).toMatchObject({ integrationId: integration._id, provider: route, outcome: 'rejected', errorCode: 'unknown_integration' });
+  });
+
+  it('404 integration_disabled for a disabled integration, even with a valid signature', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret], { status: 'disabled' });
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
+    expectRefused(answer, 404, 'integration_disabled');
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'integration_disabled' });
+  });
+
+  it('400 invalid_signature when the integration has no secret set yet, with a message that says so', async () => {
+    const integration = addIntegration('stripe', []);
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret()));
+    expectRefused(answer, 400, 'invalid_signature');
+    expect(answer.body.error.message).toMatch(/no signing secret/);
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_signature' });
+  });
+
+  it('a known Stripe event type missing a field the normalizer needs → 400 invalid_payload', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const event = stripePayment();
+    delete event.data.object.currency;
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(event, secret));
+    expectRefused(answer, 400, 'invalid_payload');
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_payload', providerEventId: event.id });
+  });
+});
+
+// ------------------------------------------------------------------------------------------- Manual API
+
+describe('Manual Payment API', () => {
+  const json = (key: string | null, body: unknown): [string, Record<string, string>] => [
+    JSON.stringify(body),
+    { 'content-type': 'application/json', ...(key === null ? {} : { authorization: `Bearer ${key}` }) },
+  ];
+  const payment = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ id: prefixedId('order', 12), amount: 4900, currency: 'eur', ...over });
+
+  it('401 invalid_api_key without a key, with a malformed header, and with an unknown key; nothing published', async () => {
+    const answers = [
+      await post('/v1/payments', ...json(null, payment())),
+      await post('/v1/payments', JSON.stringify(payment()), { 'content-type': 'application/json', authorization: 'Basic abc' }),
+      await post('/v1/payments', ...json('mtv_test_not_a_real_key', payment())),
+      await post('/v1/refunds', ...json('mtv_test_not_a_real_key', { id: 'r1', paymentId: 'p1', amount: 100, currency: 'eur' })),
+    ];
+    for (const answer of answers) expectRefused(answer, 401, 'invalid_api_key');
+  });
+
+  it('422 validation_failed lists every failing field at once', async () => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const answer = await post('/v1/payments', ...json(key, {
+      id: 'x'.repeat(256), amount: 49.5, currency: 'xyz', occurredAt: 'yesterday at noon', colour: 'blue',
+    }));
+    expectRefused(answer, 422, 'validation_failed');
+    const fields = answer.body.error.fields as Array<{ path: string; message: string }>;
+    const byPath = new Map(fields.map((f) => [f.path, f.message]));
+    expect([...byPath.keys()].sort()).toEqual(['(root)', 'amount', 'currency', 'id', 'occurredAt']);
+    expect(byPath.get('amount')).toMatch(/integer/);
+    expect(byPath.get('currency')).toMatch(/ISO 4217/);
+    expect(byPath.get('id')).toMatch(/255/);
+    expect(byPath.get('occurredAt')).toMatch(/ISO-8601/);
+    // Not also "must be within the last 5 years": that would be noise on top of the real problem.
+    expect(fields.filter((f) => f.path === 'occurredAt')).toHaveLength(1);
+    expect(byPath.get('(root)')).toMatch(/colour/);
+  });
+
+  it.each([
+    [{ amount: '4900' }, 'amount'],
+    [{ amount: 0 }, 'amount'],
+    [{ currency: 'euro' }, 'currency'],
+    [{ occurredAt: '2001-01-01T00:00:00Z' }, 'occurredAt'],
+    [{ email: 'not-an-email' }, 'email'],
+    [{ livemode: 'yes' }, 'livemode'],
+    [{ id: 'has spaces' }, 'id'],
+  ])('422 for %j names %s', async (over, field) => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const answer = await post('/v1/payments', ...json(key, payment(over)));
+    expectRefused(answer, 422, 'validation_failed');
+    // A field may carry more than one message (e.g. "euro": not three letters, not a known code).
+    expect(new Set(answer.body.error.fields.map((f: { path: string }) => f.path))).toEqual(new Set([field]));
+  });
+
+  it('400 invalid_payload when the body is not JSON', async () => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const answer = await post('/v1/payments', '{"id":"p1","amount":', { 'content-type': 'application/json', authorization: `Bearer ${key}` });
+    expectRefused(answer, 400, 'invalid_payload');
+  });
+
+  it('202 {paymentKey}; the same id again → 200 with the same body and nothing new published; different content → 409', async () => {
+    const { key, doc } = addApiKey(prefixedId('w', 10));
+    const body = payment({ email: 'Jenny.Rosen@Example.com', visitorId: 'v_manual', occurredAt: new Date(Date.now() - 60_000).toISOString() });
+
+    const first = await post('/v1/payments', ...json(key, body));
+    // Same content, keys in another order: still the same request.
+    const reordered = Object.fromEntries(Object.entries(body).reverse());
+    const again = await post('/v1/payments', ...json(key, reordered));
+    const conflicting = await post('/v1/payments', ...json(key, { ...body, amount: 5900 }));
+
+    expect(first.status).toBe(202);
+    expect(first.body).toEqual({ paymentKey: `manual:${body.id}` });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(conflicting.status).toBe(409);
+    expect(conflicting.body.error.code).toBe('idempotency_conflict');
+
+    expect(publisher.published).toHaveLength(1);
+    const event = publisher.published[0]!;
+    expect(event).toMatchObject({
+      type: 'payment', provider: 'manual', websiteId: doc.websiteId, livemode: false, amountMinor: 4900, currency: 'eur',
+      occurredAt: body.occurredAt, refs: { payment: body.id }, signals: { visitorId: 'v_manual', emailMasked: expect.stringContaining('@example.com') },
+    });
+    expect(event.type === 'payment' && event.signals.emailHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(event)).not.toMatch(/jenny/i);
+    expect(deliveries.records).toHaveLength(1);
+    expect(deliveries.records[0]).toMatchObject({ provider: 'manual', websiteId: doc.websiteId, outcome: 'accepted', httpStatus: 202, providerEventId: body.id });
+  });
+
+  it('the same caller id on two websites is two payments', async () => {
+    const [a, b] = [addApiKey(prefixedId('w', 10)), addApiKey(prefixedId('w', 10))];
+    const body = payment();
+    const answers = [await post('/v1/payments', ...json(a.key, body)), await post('/v1/payments', ...json(b.key, body))];
+    expect(answers.map((x) => x.status)).toEqual([202, 202]);
+    expect(publisher.published.map((e) => e.websiteId)).toEqual([a.doc.websiteId, b.doc.websiteId]);
+  });
+
+  it('refunds: 202, idempotent on the refund id', async () => {
+    const { key, doc } = addApiKey(prefixedId('w', 10));
+    const refund = { id: prefixedId('refund', 10), paymentId: 'order_1', amount: 1000, currency: 'EUR' };
+    const first = await post('/v1/refunds', ...json(key, refund));
+    const again = await post('/v1/refunds', ...json(key, refund));
+    expect(first.status).toBe(202);
+    expect(first.body).toEqual({ refundId: refund.id, paymentKey: 'manual:order_1' });
+    expect(again).toMatchObject({ status: 200, body: first.body });
+    expect(publisher.published).toHaveLength(1);
+    expect(publisher.published[0]).toMatchObject({
+      type: 'refund', provider: 'manual', websiteId: doc.websiteId, refundId: refund.id, amountMinor: 1000, currency: 'eur',
+      status: 'succeeded', refs: { payment: 'order_1' },
+    });
+  });
+
+  it('refund validation lists every failing field', async () => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const answer = await post('/v1/refunds', ...json(key, { id: 'r_1', amount: -5, currency: 'eur', email: 'x@y.z' }));
+    expectRefused(answer, 422, 'validation_failed');
+    expect(answer.body.error.fields.map((f: { path: string }) => f.path).sort()).toEqual(['(root)', 'amount', 'paymentId']);
+  });
+
+  it('503 with Retry-After when Kafka is unavailable; the retry with the same id is accepted (202)', async () => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const body = payment();
+    publisher.failWith = new KafkaUnavailableError('down');
+    const refused = await post('/v1/payments', ...json(key, body));
+    publisher.failWith = null;
+    const retried = await post('/v1/payments', ...json(key, body));
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('unavailable');
+    expect(refused.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
+    expect(retried.status).toBe(202);
+    expect(publisher.published).toHaveLength(1);
+  });
+});
+
+describe('other routes', () => {
+  it('GET /healthz answers 200; unknown routes 404 not_found', async () => {
+    const health = await fetch(`${baseUrl}/healthz`);
+    expect(health.status).toBe(200);
+    const unknown = await post('/v1/webhooks/paypal/int_1', '{}', { 'content-type': 'application/json' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+  });
+});
