@@ -2,7 +2,7 @@
 // need the real Kafka broker and MongoDB server started by infra/local (see jest/global-setup).
 const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
 const moduleNameMapper = { '^@metrivo/(contracts|kafka|observability|crypto|integration-store)$': '<rootDir>/packages/$1/src/index.ts' };
-const roots = ['<rootDir>/packages', '<rootDir>/apps', '<rootDir>/infra', '<rootDir>/bench', '<rootDir>/scripts'];
+const roots = ['<rootDir>/packages', '<rootDir>/apps', '<rootDir>/infra', '<rootDir>/bench', '<rootDir>/scripts', '<rootDir>/e2e'];
 module.exports = {
   projects: [
     {
@@ -26,7 +26,8 @@ module.exports = {
       testEnvironment: 'node',
       globalSetup: '<rootDir>/jest/global-setup.ts',
       globalTeardown: '<rootDir>/jest/global-teardown.ts',
-      testTimeout: 60000,
     },
   ],
+  // testTimeout is a global option (ignored inside a project): integration tests talk to real servers.
+  testTimeout: 60000,
 };

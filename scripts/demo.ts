@@ -1,0 +1,110 @@
+// `npm run demo` (with `npm start` running): sets up a demo website the way support would, then plays
+// a visitor who arrives from a Google ad, browses, and pays in Stripe test mode. Prints the admin URL
+// where the payment shows up with its confidence label.
+//
+//   1. admin API: create a test-mode Stripe integration for the website and store its signing secret;
+//   2. tracker: publish the visitor's sessions (and an identify event) to metrivo.visitor-sessions.v1;
+//   3. Stripe: send signed test-mode webhooks (checkout.session.completed + payment_intent.succeeded +
+//      charge.succeeded) to the gateway, exactly as Stripe would, with metrivo_* metadata on the session;
+//   4. wait until the ledger has the attributed payment, and print where to look.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { TOPICS, type SessionEvent } from '@metrivo/contracts';
+import { hashEmail } from '@metrivo/crypto';
+import { BatchingProducer, createKafka } from '@metrivo/kafka';
+import { stripeFixtures } from '../apps/gateway/src/test-fixtures';
+
+const { values: args } = parseArgs({
+  options: {
+    website: { type: 'string', default: 'w_demo' },
+    admin: { type: 'string', default: process.env.METRIVO_ADMIN_URL ?? 'http://127.0.0.1:8084' },
+    gateway: { type: 'string', default: process.env.METRIVO_GATEWAY_URL ?? 'http://127.0.0.1:8081' },
+    ledger: { type: 'string', default: process.env.METRIVO_LEDGER_URL ?? 'http://127.0.0.1:8083' },
+    'api-version': { type: 'string', default: '2026-10-28.endive' },
+  },
+});
+
+function secrets(): Record<string, string> {
+  const file = join(__dirname, '..', '.local', 'dev-secrets.json');
+  const fromFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
+  const pick = (name: string) => process.env[name] ?? fromFile[name] ?? '';
+  return { adminToken: pick('METRIVO_ADMIN_TOKEN'), emailHashKey: pick('METRIVO_EMAIL_HASH_KEY') };
+}
+
+async function adminApi<T>(method: string, path: string, token: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${args.admin}/api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`admin ${method} ${path} → ${res.status} ${await res.text()}`);
+  return (res.status === 204 ? undefined : await res.json()) as T;
+}
+
+async function main(): Promise<void> {
+  const { adminToken, emailHashKey } = secrets();
+  if (!adminToken || !emailHashKey) throw new Error('no METRIVO_ADMIN_TOKEN / METRIVO_EMAIL_HASH_KEY: run `npm start` first (it creates .local/dev-secrets.json)');
+  const websiteId = args.website!;
+
+  // 1. Support's side: the integration and the secret the merchant shares.
+  const integration = await adminApi<{ id: string; webhookUrl: string }>('POST', '/integrations', adminToken, { websiteId, provider: 'stripe', livemode: false });
+  const signingSecret = `whsec_${randomBytes(24).toString('base64url')}`;
+  await adminApi('PUT', `/integrations/${integration.id}/secret`, adminToken, { secret: signingSecret });
+  console.log(`✔ integration ${integration.id} for ${websiteId}; webhook URL ${integration.webhookUrl}`);
+
+  // 2. The tracker's side: a visitor from a Google ad, then a return from Stripe Checkout (not a source).
+  const run = randomBytes(3).toString('hex');
+  const visitorId = `v_demo_${run}`;
+  const sessionId = `s_demo_${run}`;
+  const email = `demo+${run}@example.com`;
+  const now = Date.now();
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const sessions: SessionEvent[] = [
+    { schemaVersion: 1, type: 'session', websiteId, visitorId, sessionId, startedAt: iso(now - 9 * 60_000), lastSeenAt: iso(now - 2 * 60_000),
+      referrer: 'https://www.google.com/', utm: { source: 'google', medium: 'cpc', campaign: 'black_friday' }, landingPage: '/pricing', country: 'DE', device: 'desktop' },
+    { schemaVersion: 1, type: 'identify', websiteId, visitorId, emailHash: hashEmail(email, emailHashKey), at: iso(now - 3 * 60_000) },
+    { schemaVersion: 1, type: 'session', websiteId, visitorId, sessionId: `${sessionId}_return`, startedAt: iso(now - 60_000), lastSeenAt: iso(now - 30_000),
+      referrer: 'https://checkout.stripe.com/', landingPage: '/thanks', country: 'DE', device: 'desktop' },
+  ];
+  const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', clientId: 'metrivo-demo' });
+  const producer = new BatchingProducer(kafka);
+  await producer.connect();
+  await Promise.all(sessions.map((value) => producer.publish(TOPICS.visitorSessions.name, { key: websiteId, value })));
+  await producer.disconnect();
+  console.log(`✔ tracker: visitor ${visitorId}, session ${sessionId} (google / cpc / black_friday) and a checkout return`);
+
+  // 3. Stripe's side: the three events of a Checkout payment, signed with the integration's secret.
+  const scenario = stripeFixtures.oneTimeCheckoutScenario({
+    apiVersion: args['api-version']!, livemode: false, amount: 4900, currency: 'eur', email,
+    sessionMetadata: { metrivo_session_id: sessionId, metrivo_visitor_id: visitorId },
+  });
+  for (const event of scenario.events) {
+    const { rawBody, headers } = stripeFixtures.stripeWebhookRequest(event, signingSecret);
+    const res = await fetch(`${args.gateway}/v1/webhooks/stripe/${integration.id}`, { method: 'POST', headers, body: rawBody });
+    console.log(`✔ webhook ${event.type as string} → ${res.status} ${await res.text()}`);
+  }
+
+  // 4. Wait for the attributed payment to reach the ledger.
+  const paymentKey = `stripe:${scenario.ids.paymentIntent}`;
+  const deadline = Date.now() + 30_000;
+  let confidence: string | undefined;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${args.ledger}/v1/websites/${encodeURIComponent(websiteId)}/payments/${encodeURIComponent(paymentKey)}`);
+    if (res.ok) {
+      const body = (await res.json()) as { state: { attribution: { confidence: string; matchedBy: string } } };
+      confidence = `${body.state.attribution.confidence} (matched by ${body.state.attribution.matchedBy})`;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log(confidence ? `✔ ledger: ${paymentKey} attributed with ${confidence}` : `… ${paymentKey} not in the ledger after 30 s: check the attribution and ledger logs`);
+  console.log(`\nOpen ${args.admin}/websites/${encodeURIComponent(websiteId)}/test-connection`);
+  console.log('(log in with a staff account: npm run staff -w @metrivo/admin -- create --email you@example.com --name You)');
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
