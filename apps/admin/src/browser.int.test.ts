@@ -11,7 +11,7 @@ import { createStaff, startAdminHarness, type AdminHarness } from './test-suppor
  * Real headless Chromium (Debian `chromium`, driven by playwright-core) against the real admin app and
  * MongoDB. The ledger is a fake HTTP server speaking the ledger's read API, so this proves the pages
  * render and refresh. The full flow "signed test webhook → gateway → attribution → ledger → this view"
- * is the `todo` at the end, to be filled in once those apps run together in tests.
+ * runs against the real apps in e2e/pipeline.int.test.ts.
  * Screenshots of the main pages go to docs/screenshots/ for the README.
  */
 
@@ -218,10 +218,7 @@ describe('admin in a real browser', () => {
     expect(await h.db.collection('admin_sessions').countDocuments({})).toBe(0);
   });
 
-  // Needs the gateway, attribution and ledger apps running against the same Kafka/MongoDB (being built):
-  // create the integration here, POST a Stripe test event signed with STRIPE_SECRET to the webhookUrl
-  // (`Stripe-Signature: t=…,v1=HMAC-SHA256("{t}.{body}")`), publish the matching tracker session, and
-  // expect this view to show "High confidence … session" within seconds, from the real ledger.
-  it.todo('end to end: a signed Stripe test webhook sent to the real gateway shows up in "Test the connection"');
+  // The same flow against the real gateway, attribution and ledger (signed Stripe webhooks → "High
+  // confidence" in this view, from the real ledger) is e2e/pipeline.int.test.ts.
 });
 
