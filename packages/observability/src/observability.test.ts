@@ -60,6 +60,26 @@ describe('ShutdownManager', () => {
     await Promise.all([m.shutdown('test'), m.shutdown('again')]);
     expect(order).toEqual(['a:true', 'c']);
   });
+  it('drains once when the same process is signalled twice (a process tree kill), then exits 0', async () => {
+    const before = { term: process.listeners('SIGTERM'), int: process.listeners('SIGINT') };
+    const m = new ShutdownManager(quiet, 1000);
+    let runs = 0;
+    m.add('drain', async () => { runs += 1; await new Promise((r) => setTimeout(r, 20)); });
+    const exits: number[] = [];
+    m.installSignalHandlers((code) => exits.push(code));
+    try {
+      process.emit('SIGTERM', 'SIGTERM');
+      process.emit('SIGTERM', 'SIGTERM');
+      process.emit('SIGINT', 'SIGINT');
+      await m.shutdown('wait');
+      await new Promise((r) => setImmediate(r));
+      expect(runs).toBe(1);
+      expect(exits).toEqual([0]);
+    } finally {
+      for (const l of process.listeners('SIGTERM')) if (!before.term.includes(l)) process.removeListener('SIGTERM', l);
+      for (const l of process.listeners('SIGINT')) if (!before.int.includes(l)) process.removeListener('SIGINT', l);
+    }
+  });
   it('gives up on a hanging step at the deadline', async () => {
     const m = new ShutdownManager(quiet, 50);
     const ran: string[] = [];

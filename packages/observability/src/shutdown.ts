@@ -64,11 +64,16 @@ export class ShutdownManager {
 
   /** SIGTERM and SIGINT run the steps, then exit (1 if the deadline passed). */
   installSignalHandlers(exit: (code: number) => void = (code) => process.exit(code)): void {
+    let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) return;
+      signalled = true;
       const started = Date.now();
       void this.shutdown(signal).then(() => exit(Date.now() - started > this.deadlineMs ? 1 : 0));
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    // `on`, not `once`: supervisors often signal a whole process tree (npm start, tree-kill), so the same
+    // process can get SIGTERM twice; with `once` the second one would kill it mid-drain.
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   }
 }
