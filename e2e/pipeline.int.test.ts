@@ -144,8 +144,9 @@ it('a signed Stripe test payment shows up in admin with its confidence label and
   expect(text).toContain(sessionId);
   expect(text).toContain('paid_search');
   expect(text).not.toContain(email);
-  mkdirSync(join(__dirname, '..', 'docs', 'screenshots'), { recursive: true });
-  await page.screenshot({ path: join(__dirname, '..', 'docs', 'screenshots', 'e2e-test-connection.png'), fullPage: true });
+  const shots = join(__dirname, '..', process.env.METRIVO_UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : '.local/screenshots');
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, 'e2e-test-connection.png'), fullPage: true });
 
   // The ledger agrees: one payment of 4900 EUR in test mode, counted once despite three events, none live.
   const test = await getJson(`${ledgerUrl}/v1/websites/${websiteId}/summary?livemode=false`);

@@ -12,11 +12,12 @@ import { createStaff, startAdminHarness, type AdminHarness } from './test-suppor
  * MongoDB. The ledger is a fake HTTP server speaking the ledger's read API, so this proves the pages
  * render and refresh. The full flow "signed test webhook → gateway → attribution → ledger → this view"
  * runs against the real apps in e2e/pipeline.int.test.ts.
- * Screenshots of the main pages go to docs/screenshots/ for the README.
+ * Screenshots of the main pages go to .local/screenshots/, or to docs/screenshots/ (the README's) with
+ * METRIVO_UPDATE_SCREENSHOTS=1 (`npm run screenshots`), so that `npm test` leaves the work tree clean.
  */
 
 const CHROMIUM = process.env.METRIVO_CHROMIUM_PATH || '/usr/bin/chromium';
-const SCREENSHOTS = path.resolve(__dirname, '../../../docs/screenshots');
+const SCREENSHOTS = path.resolve(__dirname, '../../..', process.env.METRIVO_UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : '.local/screenshots');
 const STRIPE_SECRET = 'whsec_BrowserTestSecret_0123456789abcdWXYZ';
 
 let h: AdminHarness;

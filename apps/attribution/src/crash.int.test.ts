@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { TOPICS, type NormalizedPaymentEvent, type SessionEvent } from '@metrivo/contracts';
+import { BatchingProducer, provisionTopics } from '@metrivo/kafka';
+import type { Kafka } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { stateContent } from './domain';
+import { stableStringify } from './domain/util';
+import { createReferenceEdge } from './domain/test-support/reference-edge';
+import { startAttribution, type AttributionApp } from './main';
+import { sendPayments, sendTracker, shortId, trackerIdentify, trackerSession } from './test-support/events';
+import { API_VERSIONS, normalizeStripe, stripe } from './test-support/gateway-events';
+import {
+  brokers,
+  dropDatabase,
+  fastConsumer,
+  mongodbUri,
+  revisionViolations,
+  runId,
+  startGroupAtEnd,
+  StateReader,
+  testConfig,
+  testKafka,
+  testLogger,
+  uniqueId,
+  waitFor,
+} from './test-support/int-helpers';
+
+const prefix = `w_${runId}_crash`;
+const emailHashKey = `test-email-hash-key-${runId}`;
+const basil = API_VERSIONS.basil;
+const repoRoot = join(__dirname, '..', '..', '..');
+
+let kafka: Kafka;
+let producer: BatchingProducer;
+let reader: StateReader;
+const apps: AttributionApp[] = [];
+const databases: string[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  kafka = testKafka('attribution-crash');
+  await provisionTopics(kafka);
+  reader = await StateReader.start(kafka, prefix);
+  producer = new BatchingProducer(kafka);
+  await producer.connect();
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all(apps.map((a) => a.stop()));
+  await Promise.all(cleanups.map((c) => c()));
+  await Promise.all([reader?.stop(), producer?.disconnect()]);
+  await Promise.all(databases.map(dropDatabase));
+}, 60_000);
+
+/** A small website's day: visitors from several sources, and payments matching every confidence rule. */
+function workload(w: string): { tracker: SessionEvent[]; payments: NormalizedPaymentEvent[] } {
+  const tracker: SessionEvent[] = [
+    trackerSession(w, { sessionId: 's1', visitorId: 'v1', startedMinutesAgo: 60, referrer: 'https://www.google.com/', utm: { source: 'google', medium: 'cpc', campaign: 'crash' } }),
+    trackerSession(w, { sessionId: 's2', visitorId: 'v2', startedMinutesAgo: 50, referrer: 'https://news.ycombinator.com/' }),
+    trackerSession(w, { sessionId: 's3', visitorId: 'v3', startedMinutesAgo: 45 }),
+    trackerIdentify(w, 'v3', 'kim@example.com', emailHashKey, 44),
+    trackerSession(w, { sessionId: 's4', visitorId: 'v4', startedMinutesAgo: 40, referrer: 'https://www.bing.com/' }),
+    trackerSession(w, { sessionId: 's4_back', visitorId: 'v4', startedMinutesAgo: 10, referrer: 'https://checkout.stripe.com/c/pay/cs_test_x' }),
+  ];
+  const one = (o: Omit<Parameters<typeof stripe.oneTimeCheckoutScenario>[0], 'apiVersion'>) => stripe.oneTimeCheckoutScenario({ apiVersion: basil, ...o });
+  const paidHigh = one({ amount: 4900, sessionMetadata: { metrivo_session_id: 's1', metrivo_visitor_id: 'v1' } });
+  const ids = { metrivo_session_id: 's2', metrivo_visitor_id: 'v2' };
+  const now = Math.floor(Date.now() / 1000);
+  const subscription = stripe.subscriptionCheckoutScenario({ apiVersion: basil, amount: 1500, sessionMetadata: ids, subscriptionMetadata: ids, at: now - 600 });
+  const renewal = stripe.subscriptionRenewalScenario({ apiVersion: basil, amount: 1500, subscription: subscription.ids.subscription!, customer: subscription.ids.customer!, at: now - 60 });
+  const stripeEvents = [
+    ...paidHigh.events,
+    ...one({ amount: 2000, paymentIntentMetadata: { metrivo_visitor_id: 'v2' } }).events,
+    ...one({ amount: 3000, email: 'kim@example.com' }).events,
+    ...one({ amount: 4000, sessionMetadata: { metrivo_session_id: 's4_back', metrivo_visitor_id: 'v4' } }).events,
+    ...one({ amount: 5000 }).events,
+    ...subscription.events,
+    ...renewal.events,
+    stripe.refundEvent('refund.created', { apiVersion: basil, id: shortId('re'), amount: 900, charge: paidHigh.ids.charge, paymentIntent: paidHigh.ids.paymentIntent }),
+  ];
+  return { tracker, payments: normalizeStripe(w, emailHashKey, stripeEvents) };
+}
+
+async function startInstance(dbName: string, groupId: string): Promise<AttributionApp> {
+  const app = await startAttribution(testConfig({ MONGODB_DB: dbName, KAFKA_GROUP_ID: groupId }), {
+    logger: testLogger(),
+    consumer: fastConsumer,
+    onFatalError: (err) => console.error('attribution consumer crashed', err),
+  });
+  apps.push(app);
+  return app;
+}
+
+describe('a crash mid-batch (real broker and database)', () => {
+  it('SIGKILL between the record writes and the produce, restart as two instances → the same final states as an uninterrupted run', async () => {
+    const w = `${prefix}_${shortId('w')}`;
+    const dbName = uniqueId('test_attribution_crash');
+    const groupId = uniqueId('test-attribution-crash');
+    databases.push(dbName);
+    const client = new MongoClient(mongodbUri());
+    await client.connect();
+    const db = client.db(dbName);
+    cleanups.push(() => client.close());
+    await startGroupAtEnd(kafka, groupId, [TOPICS.payments.name, TOPICS.visitorSessions.name]);
+    const { tracker, payments } = workload(w);
+
+    // node itself with tsx as a loader: SIGKILL to the tsx CLI would leave its node child running.
+    const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=metrivo-source', join(__dirname, 'test-support', 'run-until-killed.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, KAFKA_BROKERS: brokers(), MONGODB_URI: mongodbUri(), MONGODB_DB: dbName, KAFKA_GROUP_ID: groupId, CRASH_WEBSITE: w },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let ready = false;
+    let hanging: { keys: string[] } | undefined;
+    try {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const event = JSON.parse(line) as { event: string; keys?: string[]; error?: string };
+        if (event.event === 'ready') ready = true;
+        if (event.event === 'hanging') hanging = { keys: event.keys! };
+        if (event.event === 'failed') throw new Error(`child failed: ${event.error}`);
+      });
+      await waitFor(() => ready, 30_000, 'the child instance to join its group');
+      await sendTracker(producer, tracker);
+      // Tracker data first, so the crash point is the only thing between the payments and the topic.
+      await waitFor(
+        async () => (await db.collection('attribution_sessions').countDocuments({ websiteId: w })) === 5 && (await db.collection('attribution_identities').countDocuments({ websiteId: w })) === 1,
+        20_000,
+        'the tracker data to be stored',
+      );
+      await sendPayments(producer, payments);
+      await waitFor(() => hanging !== undefined, 20_000, 'the child to reach the crash point');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+
+    // The crash left written-but-unproduced records behind, and none of them reached the topic.
+    const pendingAtCrash = await db.collection('attribution_payment_records').find({ websiteId: w, pendingPublish: { $ne: null } }).toArray();
+    expect(pendingAtCrash.map((r) => r.paymentKey as string).sort()).toEqual([...hanging!.keys].sort());
+    expect(hanging!.keys.length).toBeGreaterThanOrEqual(7);
+    expect(reader.states(w)).toEqual([]);
+    const restarted = await Promise.all([startInstance(dbName, groupId), startInstance(dbName, groupId)]);
+
+    const reference = createReferenceEdge(w);
+    reference.ingestTracker(tracker, new Date().toISOString());
+    reference.ingestPayments(payments, new Date().toISOString());
+    const expected = [...reference.latestStates().values()]
+      .filter((s) => s.status !== 'merged')
+      .map(stateContent)
+      .sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1));
+    expect(expected.map((s) => s.attribution.confidence).sort()).toEqual(['high', 'high', 'high', 'high', 'low', 'medium', 'none']);
+
+    const liveContents = () => reader.live(w).map(stateContent);
+    await reader.waitFor(() => stableStringify(liveContents()) === stableStringify(expected), 'the final states', 40_000).catch((err: unknown) => {
+      expect(liveContents()).toEqual(expected); // shows the difference
+      throw err;
+    });
+    expect(revisionViolations(reader.received)).toEqual([]);
+    await waitFor(
+      async () => (await restarted[0]!.stores.records.collection.countDocuments({ websiteId: w, pendingPublish: { $ne: null } })) === 0,
+      10_000,
+      'the outbox to be empty',
+    );
+    const stored = await restarted[0]!.stores.records.findByKeys(w, expected.map((s) => s.paymentKey));
+    expect(stored.map((r) => stateContent(r.state)).sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1))).toEqual(expected);
+  }, 80_000);
+});

@@ -1,0 +1,221 @@
+import type { Server } from 'node:http';
+import { TOPICS } from '@metrivo/contracts';
+import { BatchingProducer, createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type ProducerStats, type RunConsumerOptions } from '@metrivo/kafka';
+import { createLogger, exitOnEnvError, ShutdownManager, startTelemetry, type Logger } from '@metrivo/observability';
+import { MongoClient, type Db } from 'mongodb';
+import type { AttributionSettings } from './domain';
+import { loadAttributionConfig, type AttributionConfig } from './env';
+import { createAttributionServer } from './http';
+import { AttributionProcessor, producerStatePublisher, type ProcessorHooks, type ProcessorStats, type StatePublisher } from './processor';
+import { createStores, ensureIndexes, isFerretDb, type AttributionStores } from './stores';
+
+/** Seams for tests and benchmarks; `npm start` passes none. */
+export interface AttributionOverrides {
+  logger?: Logger;
+  /** Consumer timing (tests use short session timeouts so groups form and rebalance quickly). */
+  consumer?: Partial<Pick<RunConsumerOptions, 'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout' | 'maxWaitTimeInMs' | 'retryBackoff'>>;
+  hooks?: ProcessorHooks;
+  /** Wraps the state publisher (fault injection). */
+  wrapPublisher?: (publisher: StatePublisher) => StatePublisher;
+  /** Called when the consumer crashed for good; default: shut down and exit 1 (a supervisor restarts us). */
+  onFatalError?: (error: Error) => void;
+  clock?: () => Date;
+}
+
+export interface AttributionMetrics {
+  service: 'attribution';
+  uptimeSeconds: number;
+  groupId: string;
+  consumer: ConsumerStats & { lagTotal: number };
+  processor: ProcessorStats;
+  producer: ProducerStats & { healthy: boolean };
+}
+
+export interface AttributionApp {
+  port: number;
+  config: AttributionConfig;
+  shutdown: ShutdownManager;
+  /** Graceful stop (same steps as SIGTERM). */
+  stop(): Promise<void>;
+  processor: AttributionProcessor;
+  consumer: ConsumerHandle;
+  producer: BatchingProducer;
+  stores: AttributionStores;
+  db: Db;
+  mongo: MongoClient;
+  server: Server;
+  metrics(): AttributionMetrics;
+}
+
+export function settingsFrom(config: AttributionConfig): AttributionSettings {
+  return { windowDays: config.ATTRIBUTION_WINDOW_DAYS, lateUpgradeHours: config.LATE_UPGRADE_HOURS };
+}
+
+/** A periodic background task that never overlaps itself and can be waited for at shutdown. */
+function periodic(name: string, everyMs: number, logger: Logger, task: () => Promise<unknown>) {
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = task()
+      .then(() => undefined)
+      .catch((err: unknown) => logger.warn({ err, task: name }, 'background task failed; will try again'))
+      .finally(() => {
+        running = null;
+      });
+  }, everyMs);
+  timer.unref();
+  return {
+    async stop(): Promise<void> {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+export async function startAttribution(config: AttributionConfig, overrides: AttributionOverrides = {}): Promise<AttributionApp> {
+  const startedAt = Date.now();
+  const logger = overrides.logger ?? createLogger({ service: 'attribution', level: config.LOG_LEVEL });
+  const telemetry = startTelemetry({ serviceName: 'metrivo-attribution', exporter: config.METRIVO_OTEL_EXPORTER });
+  const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
+  // Steps are registered as resources come up; a failed start closes what was opened.
+  const closers: Array<{ name: string; run: () => Promise<void> }> = [];
+  try {
+    // ignoreUndefined: stored records must read back exactly as the domain wrote them (no undefined → null).
+    const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000, ignoreUndefined: true });
+    await mongo.connect();
+    closers.push({ name: 'mongodb: close', run: () => mongo.close() });
+    const db = mongo.db(config.MONGODB_DB);
+    const ferretDb = await isFerretDb(db);
+    const lastSeenResolutionMs = config.SESSION_LAST_SEEN_RESOLUTION_MS ?? (ferretDb ? 3_600_000 : 0);
+    const stores = createStores(db, { sessions: { lastSeenResolutionMs }, pointReads: ferretDb });
+    await ensureIndexes(stores);
+
+    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'metrivo-attribution', logger });
+    await provisionTopics(kafka, { logger });
+    const producer = new BatchingProducer(kafka, { sendTimeoutMs: config.KAFKA_SEND_TIMEOUT_MS, logger });
+    await producer.connect();
+    closers.unshift({ name: 'kafka producer: flush and disconnect', run: () => producer.disconnect() });
+
+    const basePublisher = producerStatePublisher(producer);
+    const processor = new AttributionProcessor({
+      stores,
+      publisher: overrides.wrapPublisher ? overrides.wrapPublisher(basePublisher) : basePublisher,
+      settings: settingsFrom(config),
+      logger,
+      sessionRetentionMarginDays: config.SESSION_RETENTION_MARGIN_DAYS,
+      ...(overrides.clock ? { clock: overrides.clock } : {}),
+      ...(overrides.hooks ? { hooks: overrides.hooks } : {}),
+    });
+
+    // Set once the consumer runs (the HTTP server answers before that).
+    const running: { consumer?: ConsumerHandle } = {};
+    const server = createAttributionServer({
+      health: {
+        isShuttingDown: () => shutdown.isShuttingDown(),
+        checks: {
+          mongodb: async () => {
+            await db.command({ ping: 1 });
+          },
+          consumer: () => {
+            if (!running.consumer?.isRunning()) throw new Error(running.consumer ? 'consumer stopped or crashed' : 'consumer not started yet');
+          },
+          producer: () => {
+            if (!producer.isHealthy()) throw new Error('producer is not connected or its last batch failed');
+          },
+        },
+      },
+      metrics: () => metrics(),
+    });
+    server.listen(config.ATTRIBUTION_PORT);
+    await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+    closers.push({ name: 'http: close', run: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.ATTRIBUTION_PORT;
+
+    const onFatalError =
+      overrides.onFatalError ??
+      ((error: Error) => {
+        logger.fatal({ err: error }, 'kafka consumer crashed for good; exiting so that we are restarted');
+        void shutdown.shutdown('consumer crashed').then(() => process.exit(1));
+      });
+    const consumer = await runConsumer({
+      kafka,
+      groupId: config.KAFKA_GROUP_ID,
+      topics: [TOPICS.payments.name, TOPICS.visitorSessions.name],
+      handler: processor.handleBatch,
+      logger,
+      maxRecordsPerCall: config.ATTRIBUTION_MAX_RECORDS_PER_BATCH,
+      partitionsConsumedConcurrently: config.ATTRIBUTION_PARTITION_CONCURRENCY,
+      maxWaitTimeInMs: 500,
+      onFatalError,
+      ...overrides.consumer,
+    });
+    running.consumer = consumer;
+    const consumerHandle = consumer;
+    closers.unshift({ name: 'kafka consumer: finish the in-flight batch, commit, leave the group', run: () => consumerHandle.stop() });
+
+    const sweep = periodic('pending-publish sweep', config.PENDING_SWEEP_INTERVAL_MS, logger, () => processor.sweepPendingPublishes(config.PENDING_STUCK_AFTER_MS));
+    const cleanup = periodic('session retention', config.SESSION_CLEANUP_INTERVAL_MS, logger, async () => {
+      const deleted = await processor.deleteExpiredSessions();
+      if (deleted > 0) logger.info({ deleted }, 'expired sessions deleted');
+    });
+
+    // SIGTERM: readiness turns false at once (ShutdownManager), then stop taking work → finish the batch in
+    // flight and commit → flush the producer → close. HTTP stays up until the end so probes see the drain.
+    shutdown
+      .add('background tasks: stop', async () => {
+        await Promise.all([sweep.stop(), cleanup.stop()]);
+      })
+      .add(closers[0]!.name, closers[0]!.run);
+    for (const c of closers.slice(1)) shutdown.add(c.name, c.run);
+    shutdown.add('telemetry: flush', () => telemetry.shutdown());
+
+    function metrics(): AttributionMetrics {
+      const consumerStats = consumerHandle.stats();
+      const lagTotal = Object.values(consumerStats.lag).reduce((sum, partitions) => sum + Object.values(partitions).reduce((a, b) => a + b, 0), 0);
+      return {
+        service: 'attribution',
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        groupId: config.KAFKA_GROUP_ID,
+        consumer: { ...consumerStats, lagTotal },
+        processor: processor.stats(),
+        producer: { ...producer.stats(), healthy: producer.isHealthy() },
+      };
+    }
+
+    logger.info({ port, groupId: config.KAFKA_GROUP_ID, db: config.MONGODB_DB, ferretDb, lastSeenResolutionMs }, 'attribution running');
+    return {
+      port,
+      config,
+      shutdown,
+      stop: () => shutdown.shutdown('stop requested'),
+      processor,
+      consumer,
+      producer,
+      stores,
+      db,
+      mongo,
+      server,
+      metrics,
+    };
+  } catch (err) {
+    for (const c of closers) await c.run().catch(() => undefined);
+    await telemetry.shutdown().catch(() => undefined);
+    throw err;
+  }
+}
+
+if (require.main === module) {
+  let config: AttributionConfig;
+  try {
+    config = loadAttributionConfig();
+  } catch (err) {
+    exitOnEnvError(err);
+  }
+  startAttribution(config)
+    .then(({ shutdown }) => shutdown.installSignalHandlers())
+    .catch((err: unknown) => {
+      console.error('attribution failed to start:', err instanceof Error ? err.message : err);
+      process.exit(1);
+    });
+}

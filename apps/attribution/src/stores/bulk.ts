@@ -1,0 +1,90 @@
+import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type BulkWriteResult, type Collection, type Document, type Filter, type WithId } from 'mongodb';
+
+export const DUPLICATE_KEY = 11000;
+
+/**
+ * Operations per bulkWrite call. FerretDB 1.24 (the local MongoDB stand-in) never answers an `update`
+ * command carrying 100 or more statements; smaller calls also keep one slow batch from holding the
+ * SQLite write lock for long.
+ */
+export const BULK_CHUNK = 50;
+
+export function isDuplicateKeyError(e: unknown): boolean {
+  return e instanceof MongoServerError && e.code === DUPLICATE_KEY;
+}
+
+export interface BulkOutcome {
+  /** Operations (by index into the input) that failed with a duplicate key error. */
+  duplicateIndexes: number[];
+  insertedCount: number;
+  matchedCount: number;
+  modifiedCount: number;
+  upsertedCount: number;
+}
+
+const counts = (r: BulkWriteResult | undefined) => ({
+  insertedCount: r?.insertedCount ?? 0,
+  matchedCount: r?.matchedCount ?? 0,
+  modifiedCount: r?.modifiedCount ?? 0,
+  upsertedCount: r?.upsertedCount ?? 0,
+});
+
+async function oneCall<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<BulkOutcome> {
+  try {
+    const r = await collection.bulkWrite(ops, { ordered: false });
+    return { duplicateIndexes: [], ...counts(r) };
+  } catch (e) {
+    if (!(e instanceof MongoBulkWriteError)) throw e;
+    const errors = Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
+    const other = errors.find((w) => w.code !== DUPLICATE_KEY);
+    if (other || e.err || errors.length === 0) throw e;
+    return { duplicateIndexes: errors.map((w) => w.index).sort((a, b) => a - b), ...counts(e.result) };
+  }
+}
+
+/**
+ * Unordered bulkWrite where a duplicate key is an answer, not a failure: the conditional upserts and
+ * insert-if-absent writes of this app use it to mean "the stored document already wins" (or, for a CAS
+ * insert, "someone else got there first"). Any other write error is thrown. Sent in chunks of BULK_CHUNK.
+ */
+export async function bulkWriteAllowingDuplicates<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<BulkOutcome> {
+  const total: BulkOutcome = { duplicateIndexes: [], insertedCount: 0, matchedCount: 0, modifiedCount: 0, upsertedCount: 0 };
+  for (let start = 0; start < ops.length; start += BULK_CHUNK) {
+    const r = await oneCall(collection, ops.slice(start, start + BULK_CHUNK));
+    total.duplicateIndexes.push(...r.duplicateIndexes.map((i) => i + start));
+    total.insertedCount += r.insertedCount;
+    total.matchedCount += r.matchedCount;
+    total.modifiedCount += r.modifiedCount;
+    total.upsertedCount += r.upsertedCount;
+  }
+  return total;
+}
+
+export interface IdLookupOptions {
+  /**
+   * Look ids up one by one (in parallel) instead of with one `$in` query. FerretDB 1.24 only uses an index
+   * for `_id` equality, so there a `$in` scans the whole collection; on MongoDB `$in` is one round trip.
+   */
+  pointReads: boolean;
+}
+
+/** Documents with these `_id`s (missing ones are simply absent), by `$in` or by point reads. */
+export async function findByIds<T extends { _id: string }>(collection: Collection<T>, ids: readonly string[], options: IdLookupOptions): Promise<WithId<T>[]> {
+  const distinct = [...new Set(ids)];
+  if (distinct.length === 0) return [];
+  if (!options.pointReads && distinct.length > 4) {
+    return (await collection.find({ _id: { $in: distinct } } as Filter<T>).toArray()) as WithId<T>[];
+  }
+  const found: WithId<T>[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < distinct.length) {
+      const id = distinct[next]!;
+      next += 1;
+      const doc = await collection.findOne({ _id: id } as Filter<T>);
+      if (doc) found.push(doc as WithId<T>);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, distinct.length) }, worker));
+  return found;
+}

@@ -1,0 +1,41 @@
+import type { Db } from 'mongodb';
+import { PaymentFactStore } from './payment-fact-store';
+import { PaymentRecordStore } from './payment-record-store';
+import { SessionStore, type SessionStoreOptions } from './session-store';
+
+export { bulkWriteAllowingDuplicates, findByIds, isDuplicateKeyError, BULK_CHUNK, DUPLICATE_KEY, type BulkOutcome, type IdLookupOptions } from './bulk';
+export { SessionStore, type SessionStoreOptions, SESSIONS_COLLECTION, IDENTITIES_COLLECTION, sessionDocumentId, identityDocumentId, type SessionDocument, type IdentityDocument } from './session-store';
+export { PaymentFactStore, PAYMENT_FACTS_COLLECTION, type PaymentFactDocument } from './payment-fact-store';
+export { PaymentRecordStore, PAYMENT_RECORDS_COLLECTION, type PaymentRecordDocument, type RecordWriteOutcome } from './payment-record-store';
+
+/** Every MongoDB collection the attribution app owns. */
+export interface AttributionStores {
+  sessions: SessionStore;
+  facts: PaymentFactStore;
+  records: PaymentRecordStore;
+}
+
+export interface StoreOptions {
+  sessions?: Omit<SessionStoreOptions, 'pointReads'>;
+  /** Look documents up by `_id` one at a time (FerretDB: `$in` is a collection scan there). */
+  pointReads?: boolean;
+}
+
+export function createStores(db: Db, options: StoreOptions = {}): AttributionStores {
+  const pointReads = options.pointReads ?? false;
+  return {
+    sessions: new SessionStore(db, { ...options.sessions, pointReads }),
+    facts: new PaymentFactStore(db),
+    records: new PaymentRecordStore(db, { pointReads }),
+  };
+}
+
+/** FerretDB answers buildInfo with its own version: used to pick settings that suit its SQLite backend. */
+export async function isFerretDb(db: Db): Promise<boolean> {
+  const info = await db.admin().command({ buildInfo: 1 });
+  return typeof info.ferretdbVersion === 'string';
+}
+
+export async function ensureIndexes(stores: AttributionStores): Promise<void> {
+  await Promise.all([stores.sessions.ensureIndexes(), stores.facts.ensureIndexes(), stores.records.ensureIndexes()]);
+}

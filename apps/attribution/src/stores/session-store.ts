@@ -1,0 +1,286 @@
+import { createHash } from 'node:crypto';
+import type { SessionRecord } from '@metrivo/contracts';
+import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
+import { createSessionView, type EmailIdentity, type SessionView } from '../domain';
+import type { SessionLookups } from '../domain';
+import { stableStringify } from '../domain/util';
+import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
+
+/**
+ * The latest version of one tracker session. `_id` = `{websiteId}|{sessionId}`. The Date fields exist for
+ * queries (contract timestamps may or may not carry milliseconds, so their text does not sort);
+ * `rank` breaks ties between two versions with the same lastSeenAt so that every delivery order keeps
+ * the same one.
+ */
+export interface SessionDocument {
+  _id: string;
+  websiteId: string;
+  visitorId: string;
+  startedAtDate: Date;
+  lastSeenAtDate: Date;
+  rank: string;
+  /** Hash of the session without lastSeenAt: what attribution reads from it. */
+  contentHash: string;
+  session: SessionRecord;
+}
+
+/** One (website, email hash, visitor) sighting; `_id` = `{websiteId}|{emailHash}|{visitorId}`; the earliest `at` wins. */
+export interface IdentityDocument extends EmailIdentity {
+  _id: string;
+  atDate: Date;
+}
+
+export const SESSIONS_COLLECTION = 'attribution_sessions';
+export const IDENTITIES_COLLECTION = 'attribution_identities';
+
+export const sessionDocumentId = (websiteId: string, sessionId: string): string => `${websiteId}|${sessionId}`;
+export const identityDocumentId = (i: Pick<EmailIdentity, 'websiteId' | 'emailHash' | 'visitorId'>): string => `${i.websiteId}|${i.emailHash}|${i.visitorId}`;
+
+const sha256 = (value: unknown): string => createHash('sha256').update(stableStringify(value)).digest('hex');
+
+interface RankedSession {
+  session: SessionRecord;
+  lastSeenMs: number;
+  rank: string;
+  contentHash: string;
+}
+
+function ranked(session: SessionRecord): RankedSession {
+  return { session, lastSeenMs: Date.parse(session.lastSeenAt), rank: sha256(session), contentHash: sha256({ ...session, lastSeenAt: undefined }) };
+}
+
+export interface SessionStoreOptions {
+  /**
+   * A re-sent session whose content (everything but lastSeenAt) is unchanged replaces the stored version
+   * only when it is at least this much later. 0: exact latest-wins. Attribution never reads lastSeenAt
+   * (only retention does), and on FerretDB every document modification costs a collection scan, so
+   * skipping the "it is still going" re-sends keeps the tracker path fast there.
+   */
+  lastSeenResolutionMs?: number;
+  /** See IdLookupOptions (true on FerretDB). */
+  pointReads?: boolean;
+  /** Sessions whose stored version this instance remembers (to skip re-sends without a database round trip). Default 100 000. */
+  cacheSize?: number;
+}
+
+/** What decides whether an incoming version replaces the stored one. */
+interface StoredVersion {
+  lastSeenMs: number;
+  rank: string;
+  contentHash: string;
+}
+
+/** The order the store keeps: later lastSeenAt, then higher rank (same rule inside a batch and in the database). */
+function isNewer(a: RankedSession, b: RankedSession): boolean {
+  return a.lastSeenMs !== b.lastSeenMs ? a.lastSeenMs > b.lastSeenMs : a.rank > b.rank;
+}
+
+function isEarlier(a: EmailIdentity, b: EmailIdentity): boolean {
+  const ta = Date.parse(a.at);
+  const tb = Date.parse(b.at);
+  if (ta !== tb) return ta < tb;
+  return a.learnedFrom === 'identify' && b.learnedFrom === 'payment';
+}
+
+function toIdentity(d: EmailIdentity): EmailIdentity {
+  return { websiteId: d.websiteId, emailHash: d.emailHash, visitorId: d.visitorId, at: d.at, learnedFrom: d.learnedFrom };
+}
+
+/**
+ * Tracker state shared by every instance: sessions (latest version wins) and email→visitor identities
+ * (earliest sighting wins). All writes are conditional upserts, so replays, duplicates and any order
+ * converge on the same documents. Bounded by `deleteSessionsLastSeenBefore` (FerretDB has no TTL indexes).
+ */
+export class SessionStore {
+  readonly sessions: Collection<SessionDocument>;
+  readonly identities: Collection<IdentityDocument>;
+
+  private readonly lastSeenResolutionMs: number;
+  private readonly pointReads: boolean;
+  /**
+   * Recently stored versions by _id (insertion-ordered map used as an LRU). Each partition of the tracker
+   * topic has one consumer, so this instance sees its sessions' re-sends and can drop those the stored
+   * version wins without asking the database. A stored version only ever moves forward, so a remembered
+   * one that wins still wins — unless another instance stored different content meanwhile (a rebalance
+   * and a tracker that changes a session's source), which at worst keeps an older content of that session.
+   */
+  private readonly stored = new Map<string, StoredVersion>();
+  private readonly cacheSize: number;
+
+  constructor(db: Db, options: SessionStoreOptions = {}) {
+    this.cacheSize = options.cacheSize ?? 100_000;
+    this.lastSeenResolutionMs = options.lastSeenResolutionMs ?? 0;
+    this.pointReads = options.pointReads ?? false;
+    this.sessions = db.collection<SessionDocument>(SESSIONS_COLLECTION);
+    this.identities = db.collection<IdentityDocument>(IDENTITIES_COLLECTION);
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await Promise.all([
+      // Per-website session by id is the _id itself.
+      this.sessions.createIndex({ websiteId: 1, visitorId: 1, startedAtDate: 1 }, { name: 'website_visitor_started' }),
+      this.sessions.createIndex({ lastSeenAtDate: 1 }, { name: 'last_seen' }),
+      this.identities.createIndex({ websiteId: 1, emailHash: 1 }, { name: 'website_email' }),
+      this.identities.createIndex({ websiteId: 1, visitorId: 1 }, { name: 'website_visitor' }),
+    ]);
+  }
+
+  /**
+   * Stores each session unless the stored version is newer (or the same, or — with a lastSeenResolutionMs —
+   * the same content seen less than that long before). Returns how many documents were inserted or replaced.
+   */
+  async storeSessions(input: readonly SessionRecord[]): Promise<number> {
+    const latest = new Map<string, RankedSession>();
+    for (const s of input) {
+      const r = ranked(s);
+      const id = sessionDocumentId(s.websiteId, s.sessionId);
+      const cur = latest.get(id);
+      if (!cur || isNewer(r, cur)) latest.set(id, r);
+    }
+    const candidates = [...latest].filter(([id, r]) => {
+      const known = this.stored.get(id);
+      // Same content, and not later than the remembered version plus the resolution: the stored one wins.
+      return !(known && known.contentHash === r.contentHash && known.lastSeenMs >= r.lastSeenMs - this.lastSeenResolutionMs);
+    });
+    const writes = candidates.map(([id, r]) => {
+      const lastSeenAtDate = new Date(r.lastSeenMs);
+      const doc: SessionDocument = {
+        _id: id,
+        websiteId: r.session.websiteId,
+        visitorId: r.session.visitorId,
+        startedAtDate: new Date(r.session.startedAt),
+        lastSeenAtDate,
+        rank: r.rank,
+        contentHash: r.contentHash,
+        session: r.session,
+      };
+      const stale = new Date(r.lastSeenMs - this.lastSeenResolutionMs);
+      const storedLoses: Filter<SessionDocument> = {
+        $or: [
+          { lastSeenAtDate: { $lt: stale } },
+          { contentHash: { $ne: r.contentHash }, $or: [{ lastSeenAtDate: { $lt: lastSeenAtDate } }, { lastSeenAtDate, rank: { $lt: r.rank } }] },
+        ],
+      };
+      // The same rule in code, to skip the write when the stored version wins (the filter still guards races).
+      const loses = (stored: SessionDocument): boolean =>
+        stored.lastSeenAtDate < stale ||
+        (stored.contentHash !== r.contentHash &&
+          (stored.lastSeenAtDate < lastSeenAtDate || (stored.lastSeenAtDate.getTime() === r.lastSeenMs && stored.rank < r.rank)));
+      return { doc, storedLoses, loses };
+    });
+    const { written, kept } = await this.storeWinners(this.sessions, writes);
+    for (const [id, doc] of kept) this.remember(id, doc ? { lastSeenMs: doc.lastSeenAtDate.getTime(), rank: doc.rank, contentHash: doc.contentHash } : null);
+    return written;
+  }
+
+  private remember(id: string, version: StoredVersion | null): void {
+    this.stored.delete(id);
+    if (version === null || this.cacheSize === 0) return;
+    this.stored.set(id, version);
+    if (this.stored.size > this.cacheSize) this.stored.delete(this.stored.keys().next().value!);
+  }
+
+  /** Stores each identity unless an earlier (or equally early identify) sighting is stored. */
+  async storeIdentities(input: readonly EmailIdentity[]): Promise<number> {
+    const earliest = new Map<string, EmailIdentity>();
+    for (const i of input) {
+      const id = identityDocumentId(i);
+      const cur = earliest.get(id);
+      if (!cur || isEarlier(i, cur)) earliest.set(id, i);
+    }
+    const writes = [...earliest].map(([id, i]) => {
+      const atDate = new Date(i.at);
+      const replaceable: Filter<IdentityDocument>[] = [{ atDate: { $gt: atDate } }];
+      if (i.learnedFrom === 'identify') replaceable.push({ atDate, learnedFrom: 'payment' });
+      const doc: IdentityDocument = { _id: id, ...toIdentity(i), atDate };
+      const loses = (stored: IdentityDocument): boolean =>
+        stored.atDate > atDate || (stored.atDate.getTime() === atDate.getTime() && i.learnedFrom === 'identify' && stored.learnedFrom === 'payment');
+      return { doc, storedLoses: { $or: replaceable } as Filter<IdentityDocument>, loses };
+    });
+    return (await this.storeWinners(this.identities, writes)).written;
+  }
+
+  /**
+   * Insert; where the document exists, read it and replace it only if it loses, with a conditional upsert
+   * (a duplicate key then means the stored one won meanwhile, e.g. a concurrent writer). Insert-first and
+   * read-before-write matter on FerretDB, where inserts and `_id` reads are cheap but every update (even
+   * one that matches nothing) scans the collection; on MongoDB they cost a round trip for re-sent sessions.
+   */
+  private async storeWinners<T extends { _id: string }>(
+    collection: Collection<T>,
+    writes: Array<{ doc: T; storedLoses: Filter<T>; loses: (stored: T) => boolean }>,
+  ): Promise<{ written: number; kept: Map<string, T | null> }> {
+    // kept: what is stored now as far as we know (null: unknown, another writer won a race).
+    const kept = new Map<string, T | null>(writes.map(({ doc }) => [doc._id, doc]));
+    const inserted = await bulkWriteAllowingDuplicates(
+      collection,
+      writes.map(({ doc }) => ({ insertOne: { document: doc } }) as AnyBulkWriteOperation<T>),
+    );
+    if (inserted.duplicateIndexes.length === 0) return { written: inserted.insertedCount, kept };
+    const found = await findByIds(collection, inserted.duplicateIndexes.map((i) => writes[i]!.doc._id), { pointReads: this.pointReads });
+    const existing = new Map<string, T>(found.map((d) => [d._id as string, d as unknown as T]));
+    const winners = inserted.duplicateIndexes.filter((i) => {
+      const stored = existing.get(writes[i]!.doc._id);
+      const wins = stored === undefined || writes[i]!.loses(stored);
+      if (!wins) kept.set(writes[i]!.doc._id, stored);
+      return wins;
+    });
+    if (winners.length === 0) return { written: inserted.insertedCount, kept };
+    const updates = winners.map((i) => {
+      const { doc, storedLoses } = writes[i]!;
+      const { _id, ...fields } = doc;
+      return { updateOne: { filter: { _id, ...storedLoses }, update: { $set: fields }, upsert: true } } as AnyBulkWriteOperation<T>;
+    });
+    const replaced = await bulkWriteAllowingDuplicates(collection, updates);
+    for (const i of replaced.duplicateIndexes) kept.set(writes[winners[i]!]!.doc._id, null);
+    return { written: inserted.insertedCount + replaced.modifiedCount + replaced.upsertedCount, kept };
+  }
+
+  /** Identities of these visitors, per website (for the late-upgrade index keys of new sessions). */
+  async identitiesOfVisitors(visitorsByWebsite: ReadonlyMap<string, readonly string[]>): Promise<Map<string, EmailIdentity[]>> {
+    const clauses = [...visitorsByWebsite].filter(([, v]) => v.length > 0).map(([websiteId, visitorIds]) => ({ websiteId, visitorId: { $in: [...visitorIds] } }));
+    const out = new Map<string, EmailIdentity[]>();
+    if (clauses.length === 0) return out;
+    const docs = await this.identities.find(clauses.length === 1 ? clauses[0]! : { $or: clauses }).toArray();
+    for (const d of docs) out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toIdentity(d)]);
+    return out;
+  }
+
+  /**
+   * A SessionView holding everything `sessionLookups` says a computation may ask (see its doc comment):
+   * the named sessions (any age), the identities of the named emails, and for every visitor involved
+   * their sessions since `lookups.since` plus their latest session.
+   */
+  async loadView(websiteId: string, lookups: SessionLookups): Promise<SessionView> {
+    const [named, identityDocs] = await Promise.all([
+      findByIds(this.sessions, lookups.sessionIds.map((s) => sessionDocumentId(websiteId, s)), { pointReads: this.pointReads }),
+      lookups.emailHashes.length === 0 ? Promise.resolve([]) : this.identities.find({ websiteId, emailHash: { $in: lookups.emailHashes } }).toArray(),
+    ]);
+    const visitors = [...new Set([...lookups.visitorIds, ...named.map((d) => d.visitorId), ...identityDocs.map((d) => d.visitorId)])];
+    const loaded = new Map<string, SessionDocument>(named.map((d) => [d._id, d]));
+    if (visitors.length > 0 && lookups.since !== null) {
+      const recent = await this.sessions.find({ websiteId, visitorId: { $in: visitors }, startedAtDate: { $gte: new Date(lookups.since) } }).toArray();
+      for (const d of recent) loaded.set(d._id, d);
+    }
+    // Visitors none of whose loaded sessions is recent: their latest session, so they still count as known.
+    const seen = new Set([...loaded.values()].map((d) => d.visitorId));
+    const unseen = visitors.filter((v) => !seen.has(v));
+    if (unseen.length > 0) {
+      const older = await this.sessions.find({ websiteId, visitorId: { $in: unseen } }, { projection: { session: 1, visitorId: 1, startedAtDate: 1 } }).toArray();
+      const latest = new Map<string, (typeof older)[number]>();
+      for (const d of older) {
+        const cur = latest.get(d.visitorId);
+        if (!cur || d.startedAtDate > cur.startedAtDate) latest.set(d.visitorId, d);
+      }
+      for (const d of latest.values()) loaded.set(d._id, d as SessionDocument);
+    }
+    return createSessionView(websiteId, [...loaded.values()].map((d) => d.session), identityDocs.map(toIdentity));
+  }
+
+  /** Retention: sessions last seen before `cutoff` can no longer be credited (window + late-upgrade horizon passed). */
+  async deleteSessionsLastSeenBefore(cutoff: Date): Promise<number> {
+    const r = await this.sessions.deleteMany({ lastSeenAtDate: { $lt: cutoff } });
+    if (r.deletedCount > 0) this.stored.clear(); // never vouch for a deleted version
+    return r.deletedCount;
+  }
+}

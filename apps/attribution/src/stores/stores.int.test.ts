@@ -1,0 +1,255 @@
+import type { PaymentState } from '@metrivo/contracts';
+import { MongoClient, type Db } from 'mongodb';
+import { DEFAULT_ATTRIBUTION_SETTINGS, toStoredPaymentFact, type PaymentRecord } from '../domain';
+import { emailHashOf, payment, session } from '../domain/test-support/builders';
+import { createReferenceEdge } from '../domain/test-support/reference-edge';
+import { AttributionProcessor, type StatePublisher } from '../processor';
+import { dropDatabase, mongodbUri, uniqueId } from '../test-support/int-helpers';
+import { createStores, ensureIndexes, findByIds, SessionStore, type AttributionStores } from '.';
+
+const dbName = uniqueId('test_attribution_stores');
+let client: MongoClient;
+let db: Db;
+let stores: AttributionStores;
+
+beforeAll(async () => {
+  client = new MongoClient(mongodbUri(), { ignoreUndefined: true });
+  await client.connect();
+  db = client.db(dbName);
+  stores = createStores(db);
+  await ensureIndexes(stores);
+});
+afterAll(async () => {
+  await client?.close();
+  await dropDatabase(dbName);
+});
+
+const quietLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Records as the domain writes them, for a fresh website. */
+function recordsFor(websiteId: string, events: Parameters<typeof payment>[0][]): PaymentRecord[] {
+  const edge = createReferenceEdge(websiteId);
+  edge.ingestPayments(events.map((e) => payment({ ...e, websiteId })), '2026-11-29T12:00:00.000Z');
+  return edge.records();
+}
+
+describe('SessionStore', () => {
+  it('keeps the latest version of a session whatever the order, batching and duplication of deliveries', async () => {
+    const w = uniqueId('w');
+    const v = (lastSeenAt: string, landingPage: string) => session({ websiteId: w, sessionId: 's1', visitorId: 'v1', startedAt: '2026-11-29T10:00:00Z', lastSeenAt, landingPage });
+    const v1 = v('2026-11-29T10:05:00Z', '/a');
+    const v2 = v('2026-11-29T10:10:00.500Z', '/b');
+    const v3 = v('2026-11-29T10:20:00Z', '/c');
+    await stores.sessions.storeSessions([v2]);
+    await stores.sessions.storeSessions([v3, v1, v3]);
+    await stores.sessions.storeSessions([v1]);
+    await stores.sessions.storeSessions([v2, v2]);
+    const stored = await stores.sessions.sessions.find({ websiteId: w }).toArray();
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.session).toEqual(v3);
+  });
+
+  it('breaks lastSeenAt ties the same way for either order (same final document)', async () => {
+    const w = uniqueId('w');
+    const at = { websiteId: w, sessionId: 's1', visitorId: 'v1', startedAt: '2026-11-29T10:00:00Z', lastSeenAt: '2026-11-29T10:07:00Z' };
+    const a = session({ ...at, landingPage: '/pricing' });
+    const b = session({ ...at, landingPage: '/signup' });
+    const kept: string[] = [];
+    for (const order of [[a, b], [b, a]]) {
+      const store = new SessionStore(db); // a fresh instance per run: nothing remembered
+      for (const version of order) await store.storeSessions([version]);
+      const doc = await store.sessions.findOne({ websiteId: w });
+      kept.push(doc!.session.landingPage!);
+      await store.sessions.deleteMany({ websiteId: w });
+    }
+    expect(kept[0]).toBe(kept[1]);
+  });
+
+  it('keeps the newest version when two writers insert the same new session at once', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      const w = uniqueId('w');
+      const older = session({ websiteId: w, sessionId: 's', visitorId: 'v', startedAt: '2026-11-29T10:00:00Z', lastSeenAt: '2026-11-29T10:01:00Z' });
+      const newer = { ...older, lastSeenAt: '2026-11-29T10:09:00.000Z' };
+      await Promise.all([stores.sessions.storeSessions([older]), stores.sessions.storeSessions([newer])]);
+      const stored = await stores.sessions.sessions.findOne({ websiteId: w });
+      expect(stored!.session.lastSeenAt).toBe(newer.lastSeenAt);
+    }
+  });
+
+  it('with a lastSeen resolution, skips re-sends that only moved lastSeenAt a little, but never misses a content change', async () => {
+    const coarse = new SessionStore(db, { lastSeenResolutionMs: 60 * 60_000 });
+    const w = uniqueId('w');
+    const at = (lastSeenAt: string, landingPage = '/a') => session({ websiteId: w, sessionId: 's1', visitorId: 'v1', startedAt: '2026-11-29T10:00:00Z', lastSeenAt, landingPage });
+    const stored = async () => (await coarse.sessions.findOne({ websiteId: w }))!.session;
+    expect(await coarse.storeSessions([at('2026-11-29T10:01:00Z')])).toBe(1);
+    expect(await coarse.storeSessions([at('2026-11-29T10:40:00Z')])).toBe(0); // same content, 39 min later: skipped
+    expect((await stored()).lastSeenAt).toBe('2026-11-29T10:01:00Z');
+    expect(await coarse.storeSessions([at('2026-11-29T11:30:00Z')])).toBe(1); // more than the resolution later
+    expect(await coarse.storeSessions([at('2026-11-29T11:35:00Z', '/b')])).toBe(1); // other content: latest wins at once
+    expect(await coarse.storeSessions([at('2026-11-29T11:32:00Z', '/c')])).toBe(0); // older
+    expect(await stored()).toEqual(at('2026-11-29T11:35:00Z', '/b'));
+  });
+
+  it('keeps the earliest sighting of an identity; an identify event wins a tie with a payment', async () => {
+    const w = uniqueId('w');
+    const base = { websiteId: w, emailHash: emailHashOf('jane'), visitorId: 'v1' };
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T10:00:00.000Z', learnedFrom: 'payment' }]);
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T11:00:00.000Z', learnedFrom: 'identify' }]);
+    let stored = await stores.sessions.identities.find({ websiteId: w }).toArray();
+    expect(stored.map((d) => [d.at, d.learnedFrom])).toEqual([['2026-11-29T10:00:00.000Z', 'payment']]);
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T10:00:00Z', learnedFrom: 'identify' }]);
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T10:00:00.000Z', learnedFrom: 'payment' }]);
+    stored = await stores.sessions.identities.find({ websiteId: w }).toArray();
+    expect(stored.map((d) => d.learnedFrom)).toEqual(['identify']);
+  });
+
+  it('loads a view with what sessionLookups asks for, and only for its website', async () => {
+    const w = uniqueId('w');
+    const other = uniqueId('w');
+    await stores.sessions.storeSessions([
+      session({ websiteId: w, sessionId: 'old_named', visitorId: 'v_old', startedAt: '2026-01-01T10:00:00Z' }),
+      session({ websiteId: w, sessionId: 'old1', visitorId: 'v_only_old', startedAt: '2026-02-01T10:00:00Z' }),
+      session({ websiteId: w, sessionId: 'old2', visitorId: 'v_only_old', startedAt: '2026-03-01T10:00:00Z' }),
+      session({ websiteId: w, sessionId: 'recent', visitorId: 'v_email', startedAt: '2026-11-28T10:00:00Z' }),
+      session({ websiteId: w, sessionId: 'too_old', visitorId: 'v_email', startedAt: '2026-05-28T10:00:00Z' }),
+      session({ websiteId: other, sessionId: 'recent', visitorId: 'v_email', startedAt: '2026-11-28T11:00:00Z' }),
+    ]);
+    await stores.sessions.storeIdentities([{ websiteId: w, emailHash: emailHashOf('jane'), visitorId: 'v_email', at: '2026-11-28T10:01:00Z', learnedFrom: 'identify' }]);
+    const view = await stores.sessions.loadView(w, {
+      sessionIds: ['old_named', 'missing'],
+      visitorIds: ['v_only_old'],
+      emailHashes: [emailHashOf('jane')],
+      since: '2026-10-30T00:00:00.000Z',
+    });
+    expect(view.getSession('old_named')?.visitorId).toBe('v_old'); // named: any age
+    expect(view.getSession('missing')).toBeNull();
+    expect(view.isKnownVisitor('v_only_old')).toBe(true); // only its latest session, to know it
+    expect(view.visitorSessionsBetween('v_only_old', '2026-01-01T00:00:00Z', '2026-12-31T00:00:00Z').map((s) => s.sessionId)).toEqual(['old2']);
+    expect(view.visitorsForEmail(emailHashOf('jane')).map((i) => i.visitorId)).toEqual(['v_email']);
+    const sessionsOfEmailVisitor = view.visitorSessionsBetween('v_email', '2026-01-01T00:00:00Z', '2026-12-31T00:00:00Z');
+    expect(sessionsOfEmailVisitor.map((s) => [s.sessionId, s.websiteId])).toEqual([['recent', w]]);
+  });
+
+  it('deletes sessions last seen before the cutoff and nothing else', async () => {
+    const w = uniqueId('w');
+    await stores.sessions.storeSessions([
+      session({ websiteId: w, sessionId: 'gone', visitorId: 'v', startedAt: '2000-01-01T10:00:00Z' }),
+      session({ websiteId: w, sessionId: 'kept', visitorId: 'v', startedAt: '2026-11-01T10:00:00Z' }),
+    ]);
+    expect(await stores.sessions.deleteSessionsLastSeenBefore(new Date('2001-01-01T00:00:00Z'))).toBeGreaterThanOrEqual(1);
+    expect((await stores.sessions.sessions.find({ websiteId: w }).toArray()).map((d) => d.session.sessionId)).toEqual(['kept']);
+  });
+});
+
+describe('findByIds', () => {
+  it('finds the same documents with one $in query and with point reads', async () => {
+    const w = uniqueId('w');
+    await stores.sessions.storeSessions(Array.from({ length: 7 }, (_, i) => session({ websiteId: w, sessionId: `s${i}`, visitorId: 'v', startedAt: '2026-11-29T10:00:00Z' })));
+    const ids = [...Array.from({ length: 7 }, (_, i) => `${w}|s${i}`), `${w}|missing`, `${w}|s1`];
+    const viaIn = await findByIds(stores.sessions.sessions, ids, { pointReads: false });
+    const viaPoints = await findByIds(stores.sessions.sessions, ids, { pointReads: true });
+    expect(viaIn.map((d) => d._id).sort()).toEqual(Array.from({ length: 7 }, (_, i) => `${w}|s${i}`));
+    expect(viaPoints.map((d) => d._id).sort()).toEqual(viaIn.map((d) => d._id).sort());
+  });
+});
+
+describe('PaymentFactStore', () => {
+  it('inserts facts once and finds them by any link key', async () => {
+    const w = uniqueId('w');
+    const facts = [
+      payment({ websiteId: w, evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_1', charge: 'ch_1' } }),
+      payment({ websiteId: w, evt: 'evt_2', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { checkoutSession: 'cs_1', paymentIntent: 'pi_1' } }),
+    ].map(toStoredPaymentFact);
+    expect(await stores.facts.insertIfAbsent(facts)).toBe(2);
+    expect(await stores.facts.insertIfAbsent([...facts, ...facts])).toBe(0);
+    const found = await stores.facts.findByLinkKeys(w, ['stripe:ch_1']);
+    expect(found).toEqual([facts[0]]);
+    expect((await stores.facts.findByLinkKeys(w, ['stripe:pi_1'])).map((f) => f.factId).sort()).toEqual(['stripe:evt_1:0', 'stripe:evt_2:0']);
+    expect(await stores.facts.findByLinkKeys(uniqueId('w'), ['stripe:pi_1'])).toEqual([]);
+  });
+});
+
+describe('PaymentRecordStore', () => {
+  it('writes with compare-and-set on version and reports every lost write as a conflict', async () => {
+    const w = uniqueId('w');
+    const [record] = recordsFor(w, [{ evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_1' } }]);
+    expect(await stores.records.write([{ record: record!, expectedVersion: null }])).toEqual({ written: 1, conflicts: 0 });
+    expect(await stores.records.write([{ record: record!, expectedVersion: null }])).toEqual({ written: 0, conflicts: 1 });
+    const next = { ...record!, version: record!.version + 1 };
+    expect(await stores.records.write([{ record: { ...next, version: 99 }, expectedVersion: 42 }])).toEqual({ written: 0, conflicts: 1 });
+    expect(await stores.records.write([{ record: next, expectedVersion: record!.version }])).toEqual({ written: 1, conflicts: 0 });
+    expect(await stores.records.findByKeys(w, ['stripe:pi_1'])).toEqual([next]);
+  });
+
+  it('answers load rounds by key and by subscription (merged records excluded), and finds upgrade candidates per website', async () => {
+    const w = uniqueId('w');
+    const other = uniqueId('w');
+    const sub = { subscription: 'sub_1' };
+    const records = recordsFor(w, [
+      { evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 900, refs: { invoice: 'in_1', ...sub }, signals: { visitorId: 'v1' } },
+      { evt: 'evt_2', at: '2026-12-29T10:00:00Z', amount: 900, refs: { invoice: 'in_2', ...sub } },
+      { evt: 'evt_3', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_9' }, signals: { sessionId: 's9' } },
+    ]);
+    const otherRecords = recordsFor(other, [{ evt: 'evt_3', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_9' }, signals: { sessionId: 's9' } }]);
+    const merged: PaymentRecord = { ...records[2]!, paymentKey: 'stripe:pi_merged', upgrade: null, attributionBasis: null, state: { ...records[2]!.state, paymentKey: 'stripe:pi_merged', status: 'merged', subscriptionKey: 'stripe:sub_1', mergedInto: 'stripe:in_1', grossMinor: 0, refundedMinor: 0, netMinor: 0 } };
+    await stores.records.write([...records, ...otherRecords, merged].map((record) => ({ record, expectedVersion: null })));
+
+    const byKey = await stores.records.findForLoad({ websiteId: w, keys: ['stripe:in_1', 'stripe:pi_merged'], subscriptionKeys: [] });
+    expect(byKey.map((r) => r.paymentKey).sort()).toEqual(['stripe:in_1', 'stripe:pi_merged']);
+    const bySub = await stores.records.findForLoad({ websiteId: w, keys: [], subscriptionKeys: ['stripe:sub_1'] });
+    expect(bySub.map((r) => r.paymentKey).sort()).toEqual(['stripe:in_1', 'stripe:in_2']);
+
+    const pi9 = records.find((r) => r.paymentKey === 'stripe:pi_9')!;
+    expect(pi9.upgrade?.keys).toContain('s:s9');
+    const found = await stores.records.findUpgradeCandidates(new Map([[w, ['s:s9']]]), '2026-11-29T12:00:00.000Z');
+    expect([...found.keys()]).toEqual([w]);
+    expect(found.get(w)!.map((r) => r.paymentKey)).toEqual(['stripe:pi_9']);
+    const late = await stores.records.findUpgradeCandidates(new Map([[w, ['s:s9']]]), '2027-06-01T00:00:00.000Z');
+    expect(late.size).toBe(0); // past the horizon
+  });
+});
+
+describe('AttributionProcessor outbox (real MongoDB, recording publisher)', () => {
+  function processorWith(publisher: StatePublisher, now = '2026-11-29T13:00:00.000Z'): AttributionProcessor {
+    return new AttributionProcessor({ stores, publisher, settings: DEFAULT_ATTRIBUTION_SETTINGS, logger: quietLogger, clock: () => new Date(now) });
+  }
+
+  it('the sweep produces records left pending by a crash, then clears them; fresh ones are left to their writer', async () => {
+    const w = uniqueId('w');
+    const records = recordsFor(w, [
+      { evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_1' } },
+      { evt: 'evt_2', at: '2026-11-29T10:00:00Z', amount: 1500, refs: { paymentIntent: 'pi_2' } },
+    ]);
+    // As the payment path leaves them when it dies between the write and the produce.
+    const pending = records.map((r, i) => ({ ...r, pendingPublish: r.state.revision, state: { ...r.state, updatedAt: i === 0 ? '2026-11-29T12:00:00.000Z' : '2026-11-29T12:59:50.000Z' } }));
+    await stores.records.write(pending.map((record) => ({ record, expectedVersion: null })));
+    const published: PaymentState[] = [];
+    const processor = processorWith({ publish: async (states) => void published.push(...states) });
+
+    expect(await processor.sweepPendingPublishes(60_000)).toBe(1);
+    expect(published.map((s) => s.paymentKey)).toEqual(['stripe:pi_1']);
+    const [swept, fresh] = await stores.records.findByKeys(w, ['stripe:pi_1', 'stripe:pi_2']).then((rs) => rs.sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1)));
+    expect(swept!.pendingPublish).toBeNull();
+    expect(fresh!.pendingPublish).toBe(fresh!.state.revision);
+  });
+
+  it('produces a newer revision again when it was written while an older one was being produced', async () => {
+    const w = uniqueId('w');
+    const [record] = recordsFor(w, [{ evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_1' } }]);
+    const stuck = { ...record!, pendingPublish: 1, state: { ...record!.state, updatedAt: '2026-11-29T12:00:00.000Z' } };
+    await stores.records.write([{ record: stuck, expectedVersion: null }]);
+    const newer: PaymentRecord = { ...stuck, version: stuck.version + 1, pendingPublish: 2, state: { ...stuck.state, revision: 2, refundedMinor: 900, netMinor: 4000, status: 'partially_refunded' } };
+    const published: PaymentState[] = [];
+    const processor = processorWith({
+      publish: async (states) => {
+        published.push(...states);
+        // Another instance writes (and produces) revision 2 while revision 1 is on its way.
+        if (published.length === 1) await stores.records.write([{ record: newer, expectedVersion: stuck.version }]);
+      },
+    });
+    await processor.sweepPendingPublishes(60_000);
+    expect(published.map((s) => s.revision)).toEqual([1, 2]); // the topic ends on the highest revision
+    expect(published[1]).toEqual(newer.state);
+    expect(processor.stats().newerRevisionsRepublished).toBe(1);
+  });
+});
