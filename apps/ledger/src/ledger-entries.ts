@@ -143,13 +143,17 @@ export function sourceNameOf(source: AttributionSource | null): string {
   return 'direct';
 }
 
-/** JSON with object keys sorted, so equal values give equal strings whatever order the producer used. */
+/**
+ * JSON with object keys sorted and null/undefined properties left out, so equal values give equal strings whatever
+ * key order the producer used, and a state read back from MongoDB (which stores an undefined property as null)
+ * gives the same string as the one that was written.
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
+    .filter((k) => obj[k] !== undefined && obj[k] !== null)
     .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }

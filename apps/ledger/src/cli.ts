@@ -1,0 +1,137 @@
+// Operator commands of the ledger (run from the repository root):
+//   npm run rebuild -w @metrivo/ledger -- --db <empty database> [--website <id> | --website-prefix <p>] [--commit-group <group>] [--json]
+//   npm run reconcile -w @metrivo/ledger -- [--db <database>] [--website <id> | --website-prefix <p>] [--json]
+// Kafka and MongoDB come from KAFKA_BROKERS and MONGODB_URI (as for the service); --db defaults to MONGODB_DB.
+// Exit codes: 0 done / reconciled, 1 mismatches found or the command failed, 2 bad usage.
+import { parseArgs } from 'node:util';
+import { formatMinor } from '@metrivo/contracts';
+import { createKafka } from '@metrivo/kafka';
+import { createLogger, EnvError } from '@metrivo/observability';
+import { MongoClient } from 'mongodb';
+import { loadLedgerConfig } from './env';
+import { createLedgerStore } from './ledger-store';
+import { NonEmptyLedgerError, rebuildFromTopic, reconcileWithTopic, type LedgerTotalsRow, type TopicMismatch } from './topic-replay';
+
+const usage = `usage:
+  ledger rebuild   --db <name> [--website <id>] [--website-prefix <prefix>] [--commit-group <groupId>] [--topic <name>] [--json]
+  ledger reconcile [--db <name>] [--website <id>] [--website-prefix <prefix>] [--topic <name>] [--json]
+
+rebuild    reads the compacted revenue topic from the beginning up to its current end into an EMPTY database and
+           prints the totals. --commit-group stores the end offsets for that consumer group, so a ledger started
+           with MONGODB_DB=<name> KAFKA_GROUP_ID=<groupId> continues where the rebuild stopped.
+reconcile  reads the latest PaymentState per key from the topic and compares it with the ledger's entries;
+           exits 1 when a payment does not add up (payments the ledger has not caught up with are listed apart).`;
+
+class UsageError extends Error {}
+
+function line(text = ''): void {
+  process.stdout.write(`${text}\n`);
+}
+
+function totalsTable(rows: LedgerTotalsRow[]): string[] {
+  if (rows.length === 0) return ['  (no entries)'];
+  return rows.map(
+    (r) =>
+      `  ${r.livemode ? 'live' : 'test'} ${r.currency}: gross ${formatMinor(r.grossMinor, r.currency)}, refunded ${formatMinor(r.refundedMinor, r.currency)}, net ${formatMinor(r.netMinor, r.currency)}`,
+  );
+}
+
+function describeMismatch(m: TopicMismatch): string {
+  const e = m.expected;
+  const a = m.actual;
+  const expected = e ? `${e.currency} net ${e.netMinor} (gross ${e.grossMinor}, refunded ${e.refundedMinor})` : 'nothing (key not on the topic)';
+  return `  ${m.websiteId} ${m.paymentKey}: topic rev ${m.topicRevision ?? '-'}, ledger rev ${m.ledgerRevision ?? '-'}; expected ${expected}, entries give ${a.currency} net ${a.netMinor} (gross ${a.grossMinor}, refunded ${a.refundedMinor}, at its attribution ${a.attributedNetMinor}, elsewhere ${a.elsewhereMinor})`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== 'rebuild' && command !== 'reconcile') throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      db: { type: 'string' },
+      website: { type: 'string' },
+      'website-prefix': { type: 'string' },
+      'commit-group': { type: 'string' },
+      topic: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (command === 'rebuild' && !values.db) throw new UsageError('rebuild needs --db <name> (an empty database to rebuild into)');
+  if (command === 'reconcile' && values['commit-group']) throw new UsageError('--commit-group is for rebuild');
+  const config = loadLedgerConfig({ ...process.env, ...(values.db ? { MONGODB_DB: values.db } : {}) });
+  const logger = createLogger({ service: 'ledger-cli', level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr });
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'metrivo-ledger-cli', logger });
+  const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000, ignoreUndefined: true });
+  await mongo.connect();
+  try {
+    const store = createLedgerStore(mongo.db(config.MONGODB_DB));
+    const filter = { websiteId: values.website, websitePrefix: values['website-prefix'] };
+    const scope = values.website ? `website ${values.website}` : values['website-prefix'] ? `websites ${values['website-prefix']}*` : 'all websites';
+
+    if (command === 'rebuild') {
+      let lastReport = Date.now();
+      const result = await rebuildFromTopic({
+        kafka,
+        store,
+        ...filter,
+        ...(values.topic ? { topic: values.topic } : {}),
+        commitGroupId: values['commit-group'],
+        logger,
+        onProgress: ({ statesApplied, entriesInserted }) => {
+          if (values.json || Date.now() - lastReport < 5000) return;
+          lastReport = Date.now();
+          process.stderr.write(`… ${statesApplied} states applied, ${entriesInserted} entries\n`);
+        },
+      });
+      if (values.json) {
+        line(JSON.stringify({ command, database: config.MONGODB_DB, ...result }));
+        return 0;
+      }
+      line(`rebuilt ${config.MONGODB_DB} from ${result.read.topic} (${scope}) in ${(result.read.ms / 1000).toFixed(1)} s`);
+      line(`  read ${result.read.recordsRead} records up to end offsets ${JSON.stringify(result.read.endOffsets)}`);
+      line(`  applied ${result.read.statesAccepted} states (${result.read.statesSkipped} of other websites skipped, ${result.read.invalidRecords} invalid), ${result.applied.staleRevisions} stale`);
+      line(`  ${result.payments} payments, ${result.entries} entries (${result.applied.entriesInserted} inserted)`);
+      line('totals:');
+      for (const t of totalsTable(result.totals)) line(t);
+      if (result.committedGroupId) line(`consumer group ${result.committedGroupId} now starts at the end offsets above`);
+      return 0;
+    }
+
+    const report = await reconcileWithTopic(store, { kafka, ...filter, ...(values.topic ? { topic: values.topic } : {}), logger });
+    if (values.json) {
+      line(JSON.stringify({ command, database: config.MONGODB_DB, ...report }));
+      return report.ok ? 0 : 1;
+    }
+    line(`reconciled ${config.MONGODB_DB} against the topic (${scope}): ${report.checked} payments checked, ${report.topic.recordsRead} records read in ${(report.topic.ms / 1000).toFixed(1)} s`);
+    if (report.lagging.length > 0) {
+      line(`${report.lagging.length} payment(s) not caught up yet (the ledger's revision is older or pending; a persistent entry here means it missed a record):`);
+      for (const m of report.lagging) line(describeMismatch(m));
+    }
+    if (report.ok) {
+      line('OK: every payment adds up');
+      return 0;
+    }
+    line(`MISMATCH: ${report.mismatches.length} payment(s) do not add up:`);
+    for (const m of report.mismatches) line(describeMismatch(m));
+    return 1;
+  } finally {
+    await mongo.close();
+  }
+}
+
+main(process.argv.slice(2))
+  .then((code) => process.exit(code))
+  .catch((err: unknown) => {
+    if (err instanceof UsageError || (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`${err.message}\n\n${usage}\n`);
+      process.exit(2);
+    }
+    if (err instanceof NonEmptyLedgerError || err instanceof EnvError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });

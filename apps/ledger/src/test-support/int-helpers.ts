@@ -1,0 +1,145 @@
+// Helpers for the ledger's *.int.test.ts files: the real broker and database of the jest integration global
+// setup, per-run names, consumer groups that start at the current end of the shared revenue topic (records
+// of other runs are never read), publishing states, and waiting for the ledger to settle.
+import { randomBytes } from 'node:crypto';
+import { paymentStateKey, TOPICS, type PaymentState } from '@metrivo/contracts';
+import { BatchingProducer, createKafka } from '@metrivo/kafka';
+import { createLogger, type Logger } from '@metrivo/observability';
+import type { Kafka } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { loadLedgerConfig, type LedgerConfig } from '../env';
+import { paymentDocId, type LedgerStore, type RevenueGrouping } from '../ledger-store';
+
+export const runId = randomBytes(3).toString('hex');
+
+export function uniqueId(what: string): string {
+  return `${what}_${runId}_${randomBytes(3).toString('hex')}`;
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run through the jest integration project`);
+  return value;
+}
+
+export const brokers = (): string => required('KAFKA_BROKERS');
+export const mongodbUri = (): string => required('MONGODB_URI');
+
+/** Quiet unless LEDGER_TEST_LOG names a level (e.g. debug). */
+export function testLogger(): Logger {
+  return createLogger({ service: 'ledger-test', level: process.env.LEDGER_TEST_LOG ?? 'silent' });
+}
+
+export function testKafka(clientId: string): Kafka {
+  return createKafka({ brokers: brokers(), clientId: `${clientId}-${runId}`, logger: testLogger() });
+}
+
+/** Group timings that make joins, rebalances and shutdowns take a second or two. */
+export const fastConsumer = {
+  sessionTimeout: 6000, // the broker's group.min.session.timeout.ms
+  heartbeatInterval: 1000,
+  rebalanceTimeout: 5000,
+  maxWaitTimeInMs: 100,
+  retryBackoff: { initialMs: 50, maxMs: 500 },
+} as const;
+
+export function testConfig(env: Record<string, string>): LedgerConfig {
+  return loadLedgerConfig({
+    ...process.env,
+    LEDGER_PORT: '0',
+    LOG_LEVEL: process.env.LEDGER_TEST_LOG ?? 'silent',
+    LEDGER_PENDING_SWEEP_MS: '0',
+    ...env,
+  });
+}
+
+/** Commits the current end offsets of the revenue topic for a group that has never run, so it starts there. */
+export async function startGroupAtEnd(kafka: Kafka, groupId: string, topic: string = TOPICS.revenueAttributed.name): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    await admin.setOffsets({ groupId, topic, partitions: offsets.map((p) => ({ partition: p.partition, offset: p.high })) });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Publishes states to the revenue topic keyed like attribution does, in the given order (per partition). */
+export async function publishStates(producer: BatchingProducer, states: readonly PaymentState[], topic: string = TOPICS.revenueAttributed.name): Promise<void> {
+  await Promise.all(states.map((s) => producer.publish(topic, { key: paymentStateKey(s), value: s })));
+}
+
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the store recorded (and settled) exactly the given latest revision of every payment. */
+export async function waitForRecorded(store: LedgerStore, latest: readonly PaymentState[], timeoutMs = 30_000): Promise<void> {
+  const want = new Map(latest.map((s) => [paymentDocId(s.websiteId, s.paymentKey), s.revision]));
+  let behind = want.size;
+  await waitFor(
+    async () => {
+      const docs = await store.states.find({ _id: { $in: [...want.keys()] } }, { projection: { revision: 1, pendingRevision: 1 } }).toArray();
+      behind = want.size - docs.filter((d) => d.revision === want.get(d._id) && (d.pendingRevision === null || d.pendingRevision === undefined)).length;
+      return behind === 0;
+    },
+    timeoutMs,
+    `${want.size} payments to be recorded at their latest revision`,
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message} (${behind} still behind)`);
+  });
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  const client = new MongoClient(mongodbUri(), { serverSelectionTimeoutMS: 5000 });
+  await client.connect();
+  try {
+    await client.db(name).dropDatabase();
+  } finally {
+    await client.close();
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read API bodies field by field
+export async function getJson(base: string, path: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${base}${path}`);
+  return { status: res.status, body: await res.json() };
+}
+
+/** Every figure the read API gives for one website, for comparing two ledgers that must agree. */
+export async function apiFigures(base: string, websiteId: string, options: { byDay?: boolean } = {}): Promise<Record<string, unknown>> {
+  const w = encodeURIComponent(websiteId);
+  const out: Record<string, unknown> = {};
+  for (const livemode of [true, false]) {
+    out[`summary:${livemode}`] = (await getJson(base, `/v1/websites/${w}/summary?livemode=${livemode}`)).body;
+    const groupings = ['confidence', 'channel', 'source', ...(options.byDay === false ? [] : ['day'])];
+    for (const groupBy of groupings) {
+      out[`revenue:${groupBy}:${livemode}`] = (await getJson(base, `/v1/websites/${w}/revenue?groupBy=${groupBy}&livemode=${livemode}&limit=1000`)).body.rows;
+    }
+  }
+  return out;
+}
+
+/** The same figures as apiFigures, straight from a store (for a reference ledger that has no HTTP server). */
+export async function storeFigures(store: LedgerStore, websiteId: string, options: { byDay?: boolean } = {}): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const livemode of [true, false]) {
+    out[`summary:${livemode}`] = await store.summary({ websiteId, livemode });
+    const groupings: RevenueGrouping[] = ['confidence', 'channel', 'source', ...(options.byDay === false ? [] : (['day'] as const))];
+    for (const groupBy of groupings) {
+      out[`revenue:${groupBy}:${livemode}`] = (await store.revenue({ websiteId, livemode, groupBy, limit: 1000 })).rows;
+    }
+  }
+  return out;
+}
+
+/** Entry ids of one website, sorted (same revisions applied → same ids, however they were batched). */
+export async function entryIdsOf(store: LedgerStore, websiteId: string): Promise<string[]> {
+  return (await store.entries.find({ websiteId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id).sort();
+}

@@ -1,0 +1,385 @@
+import { randomBytes } from 'node:crypto';
+import { TOPICS, type PaymentState } from '@metrivo/contracts';
+import { decodeMessage, schemaForTopic, silentLogger, type Logger } from '@metrivo/kafka';
+import type { Kafka } from 'kafkajs';
+import { LedgerConflictError, paymentDocId, type ApplyResult, type LedgerStore } from './ledger-store';
+import { reconcilePayments, type ReconciliationMismatch } from './reconcile';
+
+/**
+ * The ledger against its source of truth, the compacted revenue topic: read it from the beginning up to the
+ * end offsets seen at start (rebuild, reconciliation). Infrastructure only; the comparison itself is
+ * reconcilePayments (pure) and the writes are LedgerStore.applyStates (idempotent).
+ */
+
+/** Which PaymentStates to take from the topic (all when empty). */
+export interface WebsiteFilter {
+  websiteId?: string | undefined;
+  websitePrefix?: string | undefined;
+}
+
+export function matchesWebsite(filter: WebsiteFilter, websiteId: string): boolean {
+  if (filter.websiteId !== undefined && websiteId !== filter.websiteId) return false;
+  if (filter.websitePrefix !== undefined && !websiteId.startsWith(filter.websitePrefix)) return false;
+  return true;
+}
+
+export interface TopicReadOptions extends WebsiteFilter {
+  kafka: Kafka;
+  /** Default: metrivo.revenue.attributed.v1 (validated against the PaymentState contract). */
+  topic?: string;
+  /** Called with the accepted states of each fetched chunk, in partition order; resolve = done with them. */
+  onStates: (states: PaymentState[]) => Promise<void>;
+  /** States per onStates call at most. Default 500. */
+  chunkSize?: number;
+  logger?: Logger;
+  /** Give up when the end offsets are not reached within this time. Default 10 minutes. */
+  timeoutMs?: number;
+}
+
+export interface TopicReadResult {
+  topic: string;
+  /** End offset (high watermark) per partition captured at start: everything below it was read. */
+  endOffsets: Record<number, string>;
+  recordsRead: number;
+  /** States handed to onStates (after the website filter). */
+  statesAccepted: number;
+  /** Valid states of other websites (filter). */
+  statesSkipped: number;
+  /** Records that are not valid PaymentStates (the live consumer sends those to the DLQ) or tombstones. */
+  invalidRecords: number;
+  ms: number;
+}
+
+/**
+ * Reads `topic` from its first retained offset up to the end offsets captured at start, with a throwaway
+ * consumer group that never commits (deleted afterwards). Records written after the start are not read.
+ */
+export async function readTopicToEnd(options: TopicReadOptions): Promise<TopicReadResult> {
+  const started = Date.now();
+  const topic = options.topic ?? TOPICS.revenueAttributed.name;
+  const logger = options.logger ?? silentLogger;
+  const schema = schemaForTopic(topic) ?? schemaForTopic(TOPICS.revenueAttributed.name);
+  const chunkSize = options.chunkSize ?? 500;
+  const admin = options.kafka.admin();
+  await admin.connect();
+  let offsets: Array<{ partition: number; low: string; high: string }>;
+  try {
+    offsets = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
+  const ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
+  const result: TopicReadResult = {
+    topic,
+    endOffsets: Object.fromEntries([...ends].map(([p, o]) => [p, o.toString()])),
+    recordsRead: 0,
+    statesAccepted: 0,
+    statesSkipped: 0,
+    invalidRecords: 0,
+    ms: 0,
+  };
+  // Next offset to read per partition, from the first retained one; a partition is done at its end offset.
+  const next = new Map<number, bigint>(offsets.map((p) => [p.partition, BigInt(p.low)]));
+  const done = (): boolean => [...ends].every(([p, end]) => (next.get(p) ?? 0n) >= end);
+  if (done()) {
+    result.ms = Date.now() - started;
+    return result;
+  }
+
+  const groupId = `metrivo-ledger-replay-${randomBytes(6).toString('hex')}`;
+  const consumer = options.kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 200, sessionTimeout: 60_000, heartbeatInterval: 3000 });
+  let failure: unknown;
+  let finished!: () => void;
+  const finishedPromise = new Promise<void>((resolve) => (finished = resolve));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, heartbeat }) => {
+        if (failure !== undefined || done()) return;
+        const end = ends.get(batch.partition) ?? 0n;
+        const messages = batch.messages.filter((m) => BigInt(m.offset) < end);
+        try {
+          for (let i = 0; i < messages.length; i += chunkSize) {
+            const states: PaymentState[] = [];
+            for (const message of messages.slice(i, i + chunkSize)) {
+              result.recordsRead += 1;
+              const decoded = decodeMessage<PaymentState>(topic, batch.partition, message, schema);
+              if (!decoded.record) {
+                result.invalidRecords += 1;
+                continue;
+              }
+              if (matchesWebsite(options, decoded.record.value.websiteId)) states.push(decoded.record.value);
+              else result.statesSkipped += 1;
+            }
+            if (states.length > 0) await options.onStates(states);
+            result.statesAccepted += states.length;
+            await heartbeat();
+          }
+        } catch (err) {
+          failure = err;
+          finished();
+          return;
+        }
+        // lastOffset() is the batch's last offset even when compaction left gaps or filtered messages out.
+        const reached = BigInt(batch.lastOffset()) + 1n;
+        next.set(batch.partition, reached > end ? end : reached);
+        if (done()) finished();
+      },
+    });
+    const timeoutMs = options.timeoutMs ?? 600_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([finishedPromise.then(() => 'done' as const), timedOut]);
+    clearTimeout(timer);
+    if (failure !== undefined) throw failure;
+    if (outcome === 'timeout') {
+      const behind = [...ends].filter(([p, e]) => (next.get(p) ?? 0n) < e).map(([p, e]) => `${p}: ${next.get(p) ?? 0n}/${e}`);
+      throw new Error(`reading ${topic} did not reach its end offsets within ${timeoutMs} ms (partition: next/end ${behind.join(', ')})`);
+    }
+  } finally {
+    await consumer.disconnect().catch((err: unknown) => logger.warn({ err }, 'replay consumer did not disconnect cleanly'));
+    await deleteGroup(options.kafka, groupId, logger);
+  }
+  result.ms = Date.now() - started;
+  return result;
+}
+
+async function deleteGroup(kafka: Kafka, groupId: string, logger: Logger): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.deleteGroups([groupId]);
+  } catch (err) {
+    // The broker forgets an empty group without offsets on its own; deleting it is tidiness.
+    logger.debug({ err, groupId }, 'could not delete the replay consumer group');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The highest revision per (websiteId, paymentKey) on the topic: what every consumer converges to. */
+export async function latestStatesFromTopic(
+  options: Omit<TopicReadOptions, 'onStates'>,
+): Promise<{ states: PaymentState[]; read: TopicReadResult }> {
+  const latest = new Map<string, PaymentState>();
+  const read = await readTopicToEnd({
+    ...options,
+    onStates: async (states) => {
+      for (const s of states) {
+        const id = paymentDocId(s.websiteId, s.paymentKey);
+        const seen = latest.get(id);
+        if (!seen || seen.revision < s.revision) latest.set(id, s);
+      }
+    },
+  });
+  return { states: [...latest.values()], read };
+}
+
+// ------------------------------------------------------------------------------------------------- rebuild
+
+export interface RebuildOptions extends WebsiteFilter {
+  kafka: Kafka;
+  store: LedgerStore;
+  topic?: string;
+  /** Apply into a database that already holds ledger documents (default false: refuse). */
+  allowNonEmpty?: boolean;
+  /** After reading, commit the captured end offsets for this consumer group, so a ledger started with it continues there. */
+  commitGroupId?: string | undefined;
+  logger?: Logger;
+  timeoutMs?: number;
+  /** Progress callback after each applied chunk. */
+  onProgress?: (progress: { statesApplied: number; entriesInserted: number }) => void;
+}
+
+export interface LedgerTotalsRow {
+  livemode: boolean;
+  currency: string;
+  grossMinor: number;
+  refundedMinor: number;
+  netMinor: number;
+}
+
+export interface RebuildResult {
+  read: TopicReadResult;
+  applied: ApplyResult;
+  /** Conflicting writes retried (another writer on the same database). */
+  conflictsRetried: number;
+  /** Documents in the rebuilt database. */
+  payments: number;
+  entries: number;
+  /** Σ over all entries per (livemode, currency). */
+  totals: LedgerTotalsRow[];
+  committedGroupId: string | null;
+}
+
+export class NonEmptyLedgerError extends Error {
+  constructor(readonly entries: number, readonly payments: number) {
+    super(`the target database already holds ${entries} ledger entries and ${payments} payment records; rebuild into an empty database`);
+    this.name = 'NonEmptyLedgerError';
+  }
+}
+
+/** Σ amounts per (livemode, currency) over every entry of the store (or one website's). */
+export async function ledgerTotalsByCurrency(store: LedgerStore, websiteId?: string): Promise<LedgerTotalsRow[]> {
+  const rows = await store.entries
+    .aggregate<{ _id: { livemode: boolean; currency: string }; gross: number; refunded: number; net: number }>([
+      { $match: websiteId === undefined ? {} : { websiteId } },
+      {
+        $group: {
+          _id: { livemode: '$livemode', currency: '$currency' },
+          gross: { $sum: '$grossMinor' },
+          refunded: { $sum: '$refundedMinor' },
+          net: { $sum: '$amountMinor' },
+        },
+      },
+    ])
+    .toArray();
+  return rows
+    .map((r) => ({ livemode: r._id.livemode, currency: r._id.currency, grossMinor: r.gross, refundedMinor: r.refunded, netMinor: r.net }))
+    .sort((a, b) => Number(b.livemode) - Number(a.livemode) || a.currency.localeCompare(b.currency));
+}
+
+/**
+ * Rebuilds the ledger from the compacted topic into an empty database: every retained record is applied in
+ * partition order exactly as the live consumer would (same entry ids for the same revisions), and it stops at
+ * the end offsets captured at start. Compaction keeps only the latest revision of a settled key, so the rebuilt
+ * explain trail can be shorter and a refund spread over several revisions can land on the latest refund's date;
+ * totals per payment, currency and attribution are the same.
+ */
+export async function rebuildFromTopic(options: RebuildOptions): Promise<RebuildResult> {
+  const { store } = options;
+  await store.ensureIndexes();
+  if (!options.allowNonEmpty) {
+    const [entries, payments] = await Promise.all([store.entries.countDocuments({}, { limit: 1 }), store.states.countDocuments({}, { limit: 1 })]);
+    if (entries > 0 || payments > 0) {
+      throw new NonEmptyLedgerError(await store.entries.estimatedDocumentCount(), await store.states.estimatedDocumentCount());
+    }
+  }
+  const applied: ApplyResult = { paymentsAdvanced: 0, staleRevisions: 0, entriesInserted: 0, entriesAlreadyPresent: 0 };
+  let conflictsRetried = 0;
+  let statesApplied = 0;
+  const read = await readTopicToEnd({
+    kafka: options.kafka,
+    topic: options.topic,
+    websiteId: options.websiteId,
+    websitePrefix: options.websitePrefix,
+    logger: options.logger,
+    timeoutMs: options.timeoutMs,
+    onStates: async (states) => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          const r = await store.applyStates(states);
+          applied.paymentsAdvanced += r.paymentsAdvanced;
+          applied.staleRevisions += r.staleRevisions;
+          applied.entriesInserted += r.entriesInserted;
+          applied.entriesAlreadyPresent += r.entriesAlreadyPresent;
+          break;
+        } catch (err) {
+          // Only when something else writes to the same database; the retry completes what landed.
+          if (!(err instanceof LedgerConflictError) || attempt >= 5) throw err;
+          conflictsRetried += 1;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
+      statesApplied += states.length;
+      options.onProgress?.({ statesApplied, entriesInserted: applied.entriesInserted });
+    },
+  });
+  // Anything a crash of an earlier rebuild attempt left half-done (allowNonEmpty) is finished here.
+  for (let page = 0; page < 1000 && (await store.completePending()) > 0; page += 1);
+  let committedGroupId: string | null = null;
+  if (options.commitGroupId) {
+    const admin = options.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.setOffsets({
+        groupId: options.commitGroupId,
+        topic: read.topic,
+        partitions: Object.entries(read.endOffsets).map(([partition, offset]) => ({ partition: Number(partition), offset })),
+      });
+      committedGroupId = options.commitGroupId;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+  const filter = options.websiteId;
+  const [payments, entries, totals] = await Promise.all([
+    store.states.countDocuments(filter === undefined ? {} : { websiteId: filter }),
+    store.entries.countDocuments(filter === undefined ? {} : { websiteId: filter }),
+    ledgerTotalsByCurrency(store, filter),
+  ]);
+  return { read, applied, conflictsRetried, payments, entries, totals, committedGroupId };
+}
+
+// ------------------------------------------------------------------------------------------ reconciliation
+
+export interface TopicMismatch extends ReconciliationMismatch {
+  /** Revision of the latest state on the topic (null: the ledger has entries for a key the topic does not have). */
+  topicRevision: number | null;
+  /** Revision the ledger recorded (null: no record). */
+  ledgerRevision: number | null;
+}
+
+export interface TopicReconciliationReport {
+  /** True when every payment on the topic adds up in the ledger (lagging payments aside). */
+  ok: boolean;
+  against: 'topic';
+  checked: number;
+  /** Payments whose entries do not add up to the topic's latest state although the ledger recorded that revision. */
+  mismatches: TopicMismatch[];
+  /** Payments the ledger has not caught up with yet (its recorded revision is older, or a transition is pending). */
+  lagging: TopicMismatch[];
+  topic: { recordsRead: number; statesAccepted: number; invalidRecords: number; endOffsets: Record<number, string>; ms: number };
+}
+
+/**
+ * Compares the ledger's entries with the latest PaymentState per key on the topic. Keys the ledger holds money
+ * for but the topic does not know are mismatches too (checked for the websites the filter selects).
+ */
+export async function reconcileWithTopic(
+  store: LedgerStore,
+  options: WebsiteFilter & { kafka: Kafka; topic?: string; logger?: Logger; timeoutMs?: number },
+): Promise<TopicReconciliationReport> {
+  const { states, read } = await latestStatesFromTopic(options);
+  const byWebsite = new Map<string, PaymentState[]>();
+  for (const s of states) byWebsite.set(s.websiteId, [...(byWebsite.get(s.websiteId) ?? []), s]);
+  const websites = new Set(byWebsite.keys());
+  if (options.websiteId !== undefined) websites.add(options.websiteId);
+  else for (const w of await store.entries.distinct('websiteId')) if (matchesWebsite(options, w)) websites.add(w);
+
+  let checked = 0;
+  const found: ReconciliationMismatch[] = [];
+  for (const websiteId of [...websites].sort()) {
+    const report = reconcilePayments(byWebsite.get(websiteId) ?? [], await store.ledgerTotals({ websiteId }));
+    checked += report.checked;
+    found.push(...report.mismatches);
+  }
+  const topicRevision = new Map(states.map((s) => [paymentDocId(s.websiteId, s.paymentKey), s.revision]));
+  const ids = found.map((m) => paymentDocId(m.websiteId, m.paymentKey));
+  const docs = ids.length === 0 ? [] : await store.states.find({ _id: { $in: ids } }, { projection: { revision: 1, pendingRevision: 1 } }).toArray();
+  const recorded = new Map(docs.map((d) => [d._id, d]));
+  const mismatches: TopicMismatch[] = [];
+  const lagging: TopicMismatch[] = [];
+  for (const m of found) {
+    const id = paymentDocId(m.websiteId, m.paymentKey);
+    const doc = recorded.get(id);
+    const onTopic = topicRevision.get(id) ?? null;
+    const ledgerRevision = doc && doc.revision > 0 ? doc.revision : null;
+    const item: TopicMismatch = { ...m, topicRevision: onTopic, ledgerRevision };
+    const pending = doc?.pendingRevision !== null && doc?.pendingRevision !== undefined;
+    if (onTopic !== null && (pending || (ledgerRevision ?? 0) < onTopic)) lagging.push(item);
+    else mismatches.push(item);
+  }
+  return {
+    ok: mismatches.length === 0,
+    against: 'topic',
+    checked,
+    mismatches,
+    lagging,
+    topic: { recordsRead: read.recordsRead, statesAccepted: read.statesAccepted, invalidRecords: read.invalidRecords, endOffsets: read.endOffsets, ms: read.ms },
+  };
+}
