@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 
 const steps = [
-  ['typecheck, lint, build', 'npx', ['turbo', 'run', 'typecheck', 'lint', 'build', '--output-logs=errors-only']],
+  ['typecheck, lint, build', 'npx', ['turbo', 'run', 'typecheck', 'lint', 'build', '--continue', '--output-logs=errors-only']],
   ['typecheck and lint of infra, jest, scripts, bench', 'npm', ['run', '-s', 'typecheck:root', '&&', 'npm', 'run', '-s', 'lint:root'], { shell: true }],
   ['unit tests', 'npx', ['jest', '--selectProjects', 'unit', '--maxWorkers=2']],
   ['browser for the admin UI tests', 'node', ['scripts/ensure-chromium.mjs']],

@@ -38,7 +38,7 @@ describe('SessionEvent', () => {
     expect(sessionEventSchema.parse(identify)).toEqual(identify);
   });
   it('accepts a session without the optional source fields', () => {
-    const { referrer, utm, landingPage, country, device, ...bare } = session;
+    const { referrer: _r, utm: _u, landingPage: _l, country: _c, device: _d, ...bare } = session;
     expect(sessionEventSchema.safeParse(bare).success).toBe(true);
   });
   it('rejects with messages naming the field', () => {
