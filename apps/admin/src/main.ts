@@ -1,5 +1,5 @@
 import { parseKeyring } from '@metrivo/crypto';
-import { createLogger, exitOnEnvError, ShutdownManager, startTelemetry } from '@metrivo/observability';
+import { createLogger, ShutdownManager, startTelemetry, runApp } from '@metrivo/observability';
 import { MongoClient } from 'mongodb';
 import { createAdminApp, ensureAdminIndexes } from './app';
 import { SessionStore } from './auth/session-store';
@@ -59,17 +59,4 @@ export async function startAdmin(config: AdminConfig) {
   return { port, shutdown, server, db };
 }
 
-if (require.main === module) {
-  let config: AdminConfig;
-  try {
-    config = loadAdminConfig();
-  } catch (err) {
-    exitOnEnvError(err);
-  }
-  startAdmin(config)
-    .then(({ shutdown }) => shutdown.installSignalHandlers())
-    .catch((err: unknown) => {
-      console.error('admin failed to start:', err instanceof Error ? err.message : err);
-      process.exit(1);
-    });
-}
+if (require.main === module) runApp('admin', () => loadAdminConfig(), startAdmin);

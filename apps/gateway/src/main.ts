@@ -2,7 +2,7 @@ import { TOPICS } from '@metrivo/contracts';
 import { parseKeyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore } from '@metrivo/integration-store';
 import { BatchingProducer, createKafka, provisionTopics, type CreateKafkaOptions } from '@metrivo/kafka';
-import { createLogger, exitOnEnvError, ShutdownManager, startTelemetry } from '@metrivo/observability';
+import { createLogger, ShutdownManager, startTelemetry, runApp } from '@metrivo/observability';
 import { MongoClient } from 'mongodb';
 import { createGatewayApp } from './app';
 import { DeliveryRecorder } from './delivery-recorder';
@@ -128,17 +128,4 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   return { port, shutdown, producer, server, db, deliveries };
 }
 
-if (require.main === module) {
-  let config: GatewayConfig;
-  try {
-    config = loadGatewayConfig();
-  } catch (err) {
-    exitOnEnvError(err);
-  }
-  startGateway(config)
-    .then(({ shutdown }) => shutdown.installSignalHandlers())
-    .catch((err: unknown) => {
-      console.error('gateway failed to start:', err instanceof Error ? err.message : err);
-      process.exit(1);
-    });
-}
+if (require.main === module) runApp('gateway', () => loadGatewayConfig(), startGateway);

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, exitOnEnvError, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger } from '@metrivo/observability';
+import { createLogger, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp } from '@metrivo/observability';
 import express from 'express';
 import type { Kafka } from 'kafkajs';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
@@ -82,27 +82,6 @@ export interface LedgerApp {
   metrics(): LedgerMetrics;
 }
 
-/** A periodic background task that never overlaps itself and can be waited for at shutdown. */
-function periodic(name: string, everyMs: number, logger: Logger, task: () => Promise<unknown>) {
-  if (everyMs <= 0) return { stop: async () => undefined };
-  let running: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = task()
-      .then(() => undefined)
-      .catch((err: unknown) => logger.warn({ err, task: name }, 'background task failed; will try again'))
-      .finally(() => {
-        running = null;
-      });
-  }, everyMs);
-  timer.unref();
-  return {
-    async stop(): Promise<void> {
-      clearInterval(timer);
-      await running;
-    },
-  };
-}
 
 function lagTotalOf(stats: ConsumerStats): number {
   return Object.values(stats.lag).reduce((sum, partitions) => sum + Object.values(partitions).reduce((a, b) => a + b, 0), 0);
@@ -306,17 +285,4 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
   }
 }
 
-if (require.main === module) {
-  let config: LedgerConfig;
-  try {
-    config = loadLedgerConfig();
-  } catch (err) {
-    exitOnEnvError(err);
-  }
-  startLedger(config)
-    .then(({ shutdown }) => shutdown.installSignalHandlers())
-    .catch((err: unknown) => {
-      console.error('ledger failed to start:', err instanceof Error ? err.message : err);
-      process.exit(1);
-    });
-}
+if (require.main === module) runApp('ledger', () => loadLedgerConfig(), startLedger);

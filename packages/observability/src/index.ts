@@ -7,3 +7,4 @@ export type { HealthOptions, ReadinessCheck } from './health';
 export { ShutdownManager } from './shutdown';
 export type { ShutdownStep } from './shutdown';
 export { commonEnvSchema, loadEnv, exitOnEnvError, EnvError } from './env';
+export { periodic, runApp } from './runtime';
