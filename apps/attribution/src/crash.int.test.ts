@@ -159,10 +159,11 @@ describe('a crash mid-batch (real broker and database)', () => {
       throw err;
     });
     expect(revisionViolations(reader.received)).toEqual([]);
+    const allKeys = [...reader.latest(w).keys()];
     await waitFor(
-      async () => (await restarted[0]!.stores.records.collection.countDocuments({ websiteId: w, pendingPublish: { $ne: null } })) === 0,
+      async () => (await restarted[0]!.stores.records.findByKeys(w, allKeys)).every((r) => r.pendingPublish === null),
       10_000,
-      'the outbox to be empty',
+      'every revision to be confirmed published',
     );
     const stored = await restarted[0]!.stores.records.findByKeys(w, expected.map((s) => s.paymentKey));
     expect(stored.map((r) => stateContent(r.state)).sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1))).toEqual(expected);

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { TOPICS } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type ProducerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, exitOnEnvError, ShutdownManager, startTelemetry, type Logger } from '@metrivo/observability';
+import { createLogger, ShutdownManager, startTelemetry, type Logger, periodic, runApp } from '@metrivo/observability';
 import { MongoClient, type Db } from 'mongodb';
 import type { AttributionSettings } from './domain';
 import { loadAttributionConfig, type AttributionConfig } from './env';
@@ -51,26 +51,6 @@ export function settingsFrom(config: AttributionConfig): AttributionSettings {
   return { windowDays: config.ATTRIBUTION_WINDOW_DAYS, lateUpgradeHours: config.LATE_UPGRADE_HOURS };
 }
 
-/** A periodic background task that never overlaps itself and can be waited for at shutdown. */
-function periodic(name: string, everyMs: number, logger: Logger, task: () => Promise<unknown>) {
-  let running: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = task()
-      .then(() => undefined)
-      .catch((err: unknown) => logger.warn({ err, task: name }, 'background task failed; will try again'))
-      .finally(() => {
-        running = null;
-      });
-  }, everyMs);
-  timer.unref();
-  return {
-    async stop(): Promise<void> {
-      clearInterval(timer);
-      await running;
-    },
-  };
-}
 
 export async function startAttribution(config: AttributionConfig, overrides: AttributionOverrides = {}): Promise<AttributionApp> {
   const startedAt = Date.now();
@@ -87,7 +67,7 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
     const db = mongo.db(config.MONGODB_DB);
     const ferretDb = await isFerretDb(db);
     const lastSeenResolutionMs = config.SESSION_LAST_SEEN_RESOLUTION_MS ?? (ferretDb ? 3_600_000 : 0);
-    const stores = createStores(db, { sessions: { lastSeenResolutionMs }, pointReads: ferretDb });
+    const stores = createStores(db, { sessions: { lastSeenResolutionMs } });
     await ensureIndexes(stores);
 
     const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'metrivo-attribution', logger });
@@ -205,17 +185,4 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
   }
 }
 
-if (require.main === module) {
-  let config: AttributionConfig;
-  try {
-    config = loadAttributionConfig();
-  } catch (err) {
-    exitOnEnvError(err);
-  }
-  startAttribution(config)
-    .then(({ shutdown }) => shutdown.installSignalHandlers())
-    .catch((err: unknown) => {
-      console.error('attribution failed to start:', err instanceof Error ? err.message : err);
-      process.exit(1);
-    });
-}
+if (require.main === module) runApp('attribution', () => loadAttributionConfig(), startAttribution);

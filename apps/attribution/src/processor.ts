@@ -13,9 +13,12 @@ import {
   upgradeLookupKeys,
   withLoaded,
   type AttributionSettings,
+  type EmailIdentity,
   type PaymentChanges,
   type PaymentRecord,
+  type PaymentSnapshot,
   type RecordWrite,
+  type SessionView,
   type TrackerSignal,
 } from './domain';
 import { RateMeter } from './metrics';
@@ -23,6 +26,8 @@ import type { AttributionStores } from './stores';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const HOUR_MS = 60 * 60 * 1000;
+/** The sweep looks again at this much before its previous run (writers' clocks and slow writes). */
+const SWEEP_OVERLAP_MS = 5 * 60 * 1000;
 
 export interface ProcessorLogger {
   debug(obj: object, msg: string): void;
@@ -45,6 +50,24 @@ export function producerStatePublisher(producer: BatchingProducer): StatePublish
 }
 
 export type ProcessingPath = 'payments' | 'tracker' | 'recheck' | 'sweep';
+
+interface WebsitePaymentOutcome {
+  learnedIdentities: EmailIdentity[];
+  upgradableKeys: string[];
+}
+
+/** What re-attributing one website's candidates reads. */
+interface ReattributeInputs {
+  candidates: PaymentRecord[];
+  members: PaymentRecord[];
+  view: SessionView;
+}
+
+/** What the payment computation of one website reads (steps 2–3 of the payment path). */
+interface PaymentInputs {
+  snapshot: PaymentSnapshot;
+  view: SessionView;
+}
 
 /** Seams for fault-injection tests; production passes none. */
 export interface ProcessorHooks {
@@ -157,6 +180,8 @@ export class AttributionProcessor {
   private readonly paymentRate = new RateMeter();
   private readonly publishRate = new RateMeter();
   private lastBatchMs: number | null = null;
+  /** The outbox sweep has looked at records written before `until` (null: not yet in this process); midway: a page was full. */
+  private swept: { until: string | null; midway: boolean } = { until: null, midway: false };
 
   constructor(options: AttributionProcessorOptions) {
     this.stores = options.stores;
@@ -230,19 +255,38 @@ export class AttributionProcessor {
       keysByWebsite.set(websiteId, upgradeLookupKeys(signals, createSessionView(websiteId, [], identities.get(websiteId) ?? [])));
     }
     const found = await this.stores.records.findUpgradeCandidates(keysByWebsite, this.nowIso());
-    await forEachLimit([...found], this.websiteConcurrency, async ([websiteId, firstCandidates]) => {
+    if (found.size === 0) return;
+    const prepared = await this.loadReattributeInputs(found);
+    await forEachLimit([...found.keys()], this.websiteConcurrency, async (websiteId) => {
       const keys = new Map([[websiteId, keysByWebsite.get(websiteId) ?? []]]);
       await this.computeAndCommit(websiteId, 'tracker', async (attempt) => {
-        const candidates = attempt === 1 ? firstCandidates : ((await this.stores.records.findUpgradeCandidates(keys, this.nowIso())).get(websiteId) ?? []);
-        return candidates.length === 0 ? null : this.reattribute(websiteId, candidates);
+        if (attempt === 1) return this.reattribute(websiteId, prepared.get(websiteId)!);
+        const candidates = (await this.stores.records.findUpgradeCandidates(keys, this.nowIso())).get(websiteId) ?? [];
+        return candidates.length === 0 ? null : this.reattribute(websiteId, (await this.loadReattributeInputs(new Map([[websiteId, candidates]]))).get(websiteId)!);
       });
     });
   }
 
-  private async reattribute(websiteId: string, candidates: PaymentRecord[]): Promise<PaymentChanges> {
-    const members = await this.stores.records.findSubscriptionMembers(websiteId, subscriptionKeysToLoad(candidates));
-    const view = await this.stores.sessions.loadView(websiteId, sessionLookups({ records: [...candidates, ...members] }, this.settings));
-    return reattributePayments({ websiteId, candidates, subscriptionMembers: members, sessions: view, now: this.nowIso(), settings: this.settings });
+  /** Subscription members and session views for several websites' candidates, with one query per kind. */
+  private async loadReattributeInputs(candidatesByWebsite: ReadonlyMap<string, PaymentRecord[]>): Promise<Map<string, ReattributeInputs>> {
+    const requests = [...candidatesByWebsite].map(([websiteId, candidates]) => ({ websiteId, keys: [], subscriptionKeys: subscriptionKeysToLoad(candidates) }));
+    const members = await this.stores.records.findForLoadMany(requests);
+    const lookups = new Map(
+      [...candidatesByWebsite].map(([w, candidates]) => [w, sessionLookups({ records: [...candidates, ...(members.get(w) ?? [])] }, this.settings)]),
+    );
+    const views = await this.stores.sessions.loadViews(lookups);
+    return new Map([...candidatesByWebsite].map(([w, candidates]) => [w, { candidates, members: members.get(w) ?? [], view: views.get(w)! }]));
+  }
+
+  private reattribute(websiteId: string, input: ReattributeInputs): PaymentChanges {
+    return reattributePayments({
+      websiteId,
+      candidates: input.candidates,
+      subscriptionMembers: input.members,
+      sessions: input.view,
+      now: this.nowIso(),
+      settings: this.settings,
+    });
   }
 
   // ------------------------------------------------------------------------------------------ payment path
@@ -251,74 +295,107 @@ export class AttributionProcessor {
     if (events.length === 0) return;
     // 1. Facts first, for every website of the batch: they are the money truth and must be durable.
     this.counters.factsInserted += await this.stores.facts.insertIfAbsent(events.map(toStoredPaymentFact));
-    await forEachLimit([...groupBy(events, (e) => e.websiteId)], this.websiteConcurrency, ([websiteId, ofWebsite]) =>
-      this.processWebsitePayments(websiteId, ofWebsite),
-    );
+    const byWebsite = [...groupBy(events, (e) => e.websiteId)];
+    // 2–3 for all websites at once (one query per round, not per website), then 4–8 per website.
+    const prepared = await this.loadPaymentInputs(byWebsite);
+    const outcomes = new Map<string, WebsitePaymentOutcome>();
+    await forEachLimit(byWebsite, this.websiteConcurrency, async ([websiteId, ofWebsite]) => {
+      outcomes.set(websiteId, await this.processWebsitePayments(websiteId, ofWebsite, prepared.get(websiteId)!));
+    });
+    // 7. Email→visitor pairs taught by payments behave like identify events.
+    const learned = new Map([...outcomes].filter(([, o]) => o.learnedIdentities.length > 0).map(([w, o]) => [w, o.learnedIdentities]));
+    if (learned.size > 0) {
+      this.counters.identitiesWritten += await this.stores.sessions.storeIdentities([...learned.values()].flat());
+      await this.upgradeFromTracker(learned);
+    }
+    // 8. Re-check what was just written against fresh tracker data: a session stored after step 3 read the
+    // view, but before the late-upgrade index named the record, would otherwise never upgrade it.
+    const recheck = new Map([...outcomes].filter(([, o]) => o.upgradableKeys.length > 0).map(([w, o]) => [w, o.upgradableKeys]));
+    if (recheck.size > 0) await this.recheck(recheck);
     this.counters.paymentEvents += events.length;
     this.paymentRate.add(events.length);
   }
 
-  private async processWebsitePayments(websiteId: string, events: readonly NormalizedPaymentEvent[]): Promise<void> {
-    const batch = events.map(toStoredPaymentFact);
-    const { result, insertedKeys } = await this.computeAndCommit(websiteId, 'payments', async () => {
-      // 2. Load the closure the planner asks for.
-      let snapshot = emptyPaymentSnapshot(websiteId);
-      for (let req = nextPaymentLoad(batch, snapshot); req !== null; req = nextPaymentLoad(batch, snapshot)) {
-        const [facts, records] = await Promise.all([this.stores.facts.findByLinkKeys(websiteId, req.keys), this.stores.records.findForLoad(req)]);
-        snapshot = withLoaded(snapshot, req, { facts, records });
+  private async recheck(keysByWebsite: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    const candidates = new Map<string, PaymentRecord[]>();
+    for (const [websiteId, keys] of keysByWebsite) {
+      const fresh = (await this.stores.records.findByKeys(websiteId, keys)).filter((r) => r.upgrade !== null);
+      if (fresh.length > 0) candidates.set(websiteId, fresh);
+    }
+    if (candidates.size === 0) return;
+    const prepared = await this.loadReattributeInputs(candidates);
+    await forEachLimit([...candidates.keys()], this.websiteConcurrency, async (websiteId) => {
+      await this.computeAndCommit(websiteId, 'recheck', async (attempt) => {
+        if (attempt === 1) return this.reattribute(websiteId, prepared.get(websiteId)!);
+        const fresh = (await this.stores.records.findByKeys(websiteId, keysByWebsite.get(websiteId)!)).filter((r) => r.upgrade !== null);
+        return fresh.length === 0 ? null : this.reattribute(websiteId, (await this.loadReattributeInputs(new Map([[websiteId, fresh]]))).get(websiteId)!);
+      });
+    });
+  }
+
+  /** Steps 2–3 of the payment path: the snapshot closure and the session view, for several websites together. */
+  private async loadPaymentInputs(groups: ReadonlyArray<readonly [string, readonly NormalizedPaymentEvent[]]>): Promise<Map<string, PaymentInputs>> {
+    const state = new Map(groups.map(([websiteId, events]) => [websiteId, { batch: events.map(toStoredPaymentFact), snapshot: emptyPaymentSnapshot(websiteId) }]));
+    for (;;) {
+      const requests = [...state.values()].flatMap((s) => {
+        const req = nextPaymentLoad(s.batch, s.snapshot);
+        return req === null ? [] : [req];
+      });
+      if (requests.length === 0) break;
+      const [facts, records] = await Promise.all([this.stores.facts.findByLinkKeysMany(requests), this.stores.records.findForLoadMany(requests)]);
+      for (const req of requests) {
+        const s = state.get(req.websiteId)!;
+        s.snapshot = withLoaded(s.snapshot, req, { facts: facts.get(req.websiteId) ?? [], records: records.get(req.websiteId) ?? [] });
       }
-      // 3. The tracker data those payments may be attributed to; 4. compute.
-      const view = await this.stores.sessions.loadView(websiteId, sessionLookups({ facts: [...batch, ...snapshot.facts], records: snapshot.records }, this.settings));
+    }
+    const lookups = new Map([...state].map(([w, s]) => [w, sessionLookups({ facts: [...s.batch, ...s.snapshot.facts], records: s.snapshot.records }, this.settings)]));
+    const views = await this.stores.sessions.loadViews(lookups);
+    return new Map([...state].map(([w, s]) => [w, { snapshot: s.snapshot, view: views.get(w)! }]));
+  }
+
+  /** Steps 4–6 for one website; steps 7–8 run for the whole batch afterwards. */
+  private async processWebsitePayments(websiteId: string, events: readonly NormalizedPaymentEvent[], prepared: PaymentInputs): Promise<WebsitePaymentOutcome> {
+    const { result, upgradableKeys } = await this.computeAndCommit(websiteId, 'payments', async (attempt) => {
+      // A lost write means the data moved: load this website's inputs again.
+      const { snapshot, view } = attempt === 1 ? prepared : (await this.loadPaymentInputs([[websiteId, events]])).get(websiteId)!;
       return applyPaymentEvents({ websiteId, events, snapshot, sessions: view, now: this.nowIso(), settings: this.settings });
     });
-    if (result === null) return;
     // Facts the snapshot did not load back (events without any link key) were inserted in step 1 already.
-    if (result.unlinkedEventIds.length > 0) {
+    if (result !== null && result.unlinkedEventIds.length > 0) {
       this.counters.unlinkedPaymentEvents += result.unlinkedEventIds.length;
       this.logger.warn({ websiteId, eventIds: result.unlinkedEventIds }, 'payment events without any payment id cannot be placed');
     }
-    // 7. Email→visitor pairs taught by payments behave like identify events.
-    if (result.learnedIdentities.length > 0) {
-      this.counters.identitiesWritten += await this.stores.sessions.storeIdentities(result.learnedIdentities);
-      await this.upgradeFromTracker(new Map([[websiteId, result.learnedIdentities]]));
-    }
-    // 8. Re-check new records against fresh tracker data: a session stored after step 3 read the view, but
-    // before the late-upgrade index could find the new record, would otherwise never upgrade it.
-    if (insertedKeys.length > 0) {
-      await this.computeAndCommit(websiteId, 'recheck', async () => {
-        const fresh = (await this.stores.records.findByKeys(websiteId, insertedKeys)).filter((r) => r.upgrade !== null);
-        return fresh.length === 0 ? null : this.reattribute(websiteId, fresh);
-      });
-    }
+    return { learnedIdentities: result?.learnedIdentities ?? [], upgradableKeys };
   }
 
   // ------------------------------------------------------------------------------------------ write + produce
 
   /**
-   * Steps 5–6: compute, compare-and-set the records, produce the states, clear the outbox. A lost CAS
+   * Steps 5–6: compute, compare-and-set the records, produce the states, confirm them (outbox). A lost CAS
    * means another writer changed a record we read: everything is recomputed from the stored data.
    */
   private async computeAndCommit<R extends PaymentChanges>(
     websiteId: string,
     path: ProcessingPath,
     compute: (attempt: number) => Promise<R | null>,
-  ): Promise<{ result: R | null; insertedKeys: string[] }> {
-    const insertedKeys = new Set<string>();
+  ): Promise<{ result: R | null; upgradableKeys: string[] }> {
+    // Keys written (in any attempt) with a late-upgrade entry: candidates for the post-write re-check.
+    const upgradableKeys = new Set<string>();
     const conflictedKeys = new Set<string>();
     for (let attempt = 1; ; attempt += 1) {
       const result = await compute(attempt);
       if (result === null) {
         await this.publishLeftovers(websiteId, conflictedKeys, new Set());
-        return { result: null, insertedKeys: [...insertedKeys] };
+        return { result: null, upgradableKeys: [...upgradableKeys] };
       }
-      for (const w of result.recordWrites) if (w.expectedVersion === null) insertedKeys.add(w.record.paymentKey);
+      for (const w of result.recordWrites) if (w.record.upgrade !== null) upgradableKeys.add(w.record.paymentKey);
       const outcome = await this.stores.records.write(result.recordWrites);
       this.counters.recordsWritten += outcome.written;
       if (outcome.conflicts === 0) {
         if (result.recordWrites.length > 0) await this.hooks.afterRecordWrites?.({ websiteId, path, writes: result.recordWrites });
-        await this.publishAndClear(result.toPublish);
+        await this.publishAndConfirm(result.toPublish);
         await this.publishLeftovers(websiteId, conflictedKeys, new Set(result.toPublish.map((s) => s.paymentKey)));
-        return { result, insertedKeys: [...insertedKeys] };
+        return { result, upgradableKeys: [...upgradableKeys] };
       }
       this.counters.writeConflicts += outcome.conflicts;
       for (const w of result.recordWrites) conflictedKeys.add(w.record.paymentKey);
@@ -338,32 +415,42 @@ export class AttributionProcessor {
     const wanted = [...keys].filter((k) => !alreadyPublished.has(k));
     if (wanted.length === 0) return;
     const pending = (await this.stores.records.findByKeys(websiteId, wanted)).filter((r) => r.pendingPublish !== null);
-    await this.publishAndClear(pending.map((r) => r.state));
+    await this.publishAndConfirm(pending.map((r) => r.state));
   }
 
   /**
-   * Produce, then clear `pendingPublish`. When a record has meanwhile moved to a newer revision (another
-   * writer), that newer state is produced again after ours so the compacted topic ends on the highest revision.
+   * Produce, then record the revisions as published (the outbox). When a record has meanwhile moved to a
+   * newer revision (another writer), that newer state is produced again after ours so that the compacted
+   * topic ends on the highest revision.
    */
-  private async publishAndClear(states: readonly PaymentState[]): Promise<void> {
+  private async publishAndConfirm(states: readonly PaymentState[]): Promise<void> {
     let round = states;
     for (let i = 0; round.length > 0 && i < 5; i += 1) {
       await this.publisher.publish(round);
       this.publishRate.add(round.length);
       if (i > 0) this.counters.newerRevisionsRepublished += round.length;
-      round = (await this.stores.records.clearPending(round)).map((r) => r.state);
+      round = (await this.stores.records.markPublished(round, this.clock())).map((r) => r.state);
     }
   }
 
   // ------------------------------------------------------------------------------------------ maintenance
 
-  /** Produces records still pending `stuckAfterMs` after their write (a crash between write and produce). */
+  /**
+   * Produces records still unpublished `stuckAfterMs` after their write (a crash between write and
+   * produce, and no later batch touched them). Each run looks at what was written since the previous run
+   * (minus an overlap for clock skew between instances); the first run of a process looks at everything.
+   */
   async sweepPendingPublishes(stuckAfterMs: number, limit = 500): Promise<number> {
     const before = new Date(this.clock().getTime() - stuckAfterMs).toISOString();
-    const stuck = await this.stores.records.findStuckPending(before, limit);
+    const { until, midway } = this.swept;
+    const from = until === null ? new Date(0).toISOString() : midway ? until : new Date(Date.parse(until) - SWEEP_OVERLAP_MS).toISOString();
+    const page = await this.stores.records.findPendingCandidates(from, before, limit);
+    // A full page means there may be more: continue from its last write time next run.
+    this.swept = page.length >= limit ? { until: page[page.length - 1]!.state.updatedAt, midway: true } : { until: before, midway: false };
+    const stuck = page.filter((r) => r.pendingPublish !== null);
     if (stuck.length === 0) return 0;
-    this.logger.warn({ records: stuck.length }, 'republishing payment states left pending (crash between write and produce?)');
-    await this.publishAndClear(stuck.map((r) => r.state));
+    this.logger.warn({ records: stuck.length }, 'republishing payment states left unpublished (crash between write and produce?)');
+    await this.publishAndConfirm(stuck.map((r) => r.state));
     this.counters.sweepRepublished += stuck.length;
     return stuck.length;
   }

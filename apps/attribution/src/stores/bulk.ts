@@ -60,31 +60,26 @@ export async function bulkWriteAllowingDuplicates<T extends Document>(collection
   return total;
 }
 
-export interface IdLookupOptions {
-  /**
-   * Look ids up one by one (in parallel) instead of with one `$in` query. FerretDB 1.24 only uses an index
-   * for `_id` equality, so there a `$in` scans the whole collection; on MongoDB `$in` is one round trip.
-   */
-  pointReads: boolean;
-}
+/** Up to this many ids are looked up one by one (in parallel); more with one `$in` query. */
+export const POINT_READ_MAX = 8;
 
-/** Documents with these `_id`s (missing ones are simply absent), by `$in` or by point reads. */
-export async function findByIds<T extends { _id: string }>(collection: Collection<T>, ids: readonly string[], options: IdLookupOptions): Promise<WithId<T>[]> {
+/**
+ * Documents with these `_id`s (missing ones are simply absent). A few ids are read one by one: FerretDB
+ * 1.24 only uses an index for `_id` equality (a `$in` scans the collection there), and on MongoDB a few
+ * parallel point reads cost about what one `$in` does. More ids: one `$in` query (on FerretDB one scan
+ * is then cheaper than many serialized point reads).
+ */
+export async function findByIds<T extends { _id: string }>(collection: Collection<T>, ids: readonly string[]): Promise<WithId<T>[]> {
   const distinct = [...new Set(ids)];
   if (distinct.length === 0) return [];
-  if (!options.pointReads && distinct.length > 4) {
+  if (distinct.length > POINT_READ_MAX) {
     return (await collection.find({ _id: { $in: distinct } } as Filter<T>).toArray()) as WithId<T>[];
   }
-  const found: WithId<T>[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < distinct.length) {
-      const id = distinct[next]!;
-      next += 1;
-      const doc = await collection.findOne({ _id: id } as Filter<T>);
-      if (doc) found.push(doc as WithId<T>);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, distinct.length) }, worker));
-  return found;
+  const found: Array<WithId<T> | null> = await Promise.all(distinct.map((id) => collection.findOne({ _id: id } as Filter<T>) as Promise<WithId<T> | null>));
+  return found.filter((d): d is WithId<T> => d !== null);
+}
+
+/** One clause as it is, several as `$or` (each clause names its website, so indexes still apply per clause). */
+export function anyOf<T>(clauses: Filter<T>[]): Filter<T> {
+  return clauses.length === 1 ? clauses[0]! : ({ $or: clauses } as Filter<T>);
 }

@@ -3,10 +3,10 @@ import { PaymentFactStore } from './payment-fact-store';
 import { PaymentRecordStore } from './payment-record-store';
 import { SessionStore, type SessionStoreOptions } from './session-store';
 
-export { bulkWriteAllowingDuplicates, findByIds, isDuplicateKeyError, BULK_CHUNK, DUPLICATE_KEY, type BulkOutcome, type IdLookupOptions } from './bulk';
+export { anyOf, bulkWriteAllowingDuplicates, findByIds, isDuplicateKeyError, BULK_CHUNK, DUPLICATE_KEY, POINT_READ_MAX, type BulkOutcome } from './bulk';
 export { SessionStore, type SessionStoreOptions, SESSIONS_COLLECTION, IDENTITIES_COLLECTION, sessionDocumentId, identityDocumentId, type SessionDocument, type IdentityDocument } from './session-store';
 export { PaymentFactStore, PAYMENT_FACTS_COLLECTION, type PaymentFactDocument } from './payment-fact-store';
-export { PaymentRecordStore, PAYMENT_RECORDS_COLLECTION, type PaymentRecordDocument, type RecordWriteOutcome } from './payment-record-store';
+export { PaymentRecordStore, PAYMENT_RECORDS_COLLECTION, PUBLISHED_REVISIONS_COLLECTION, type PaymentRecordDocument, type PublishedRevisionDocument, type RecordWriteOutcome } from './payment-record-store';
 
 /** Every MongoDB collection the attribution app owns. */
 export interface AttributionStores {
@@ -16,18 +16,11 @@ export interface AttributionStores {
 }
 
 export interface StoreOptions {
-  sessions?: Omit<SessionStoreOptions, 'pointReads'>;
-  /** Look documents up by `_id` one at a time (FerretDB: `$in` is a collection scan there). */
-  pointReads?: boolean;
+  sessions?: SessionStoreOptions;
 }
 
 export function createStores(db: Db, options: StoreOptions = {}): AttributionStores {
-  const pointReads = options.pointReads ?? false;
-  return {
-    sessions: new SessionStore(db, { ...options.sessions, pointReads }),
-    facts: new PaymentFactStore(db),
-    records: new PaymentRecordStore(db, { pointReads }),
-  };
+  return { sessions: new SessionStore(db, options.sessions), facts: new PaymentFactStore(db), records: new PaymentRecordStore(db) };
 }
 
 /** FerretDB answers buildInfo with its own version: used to pick settings that suit its SQLite backend. */

@@ -37,8 +37,24 @@ export class PaymentFactStore {
   }
 
   async findByLinkKeys(websiteId: string, keys: readonly string[]): Promise<StoredPaymentFact[]> {
-    if (keys.length === 0) return [];
-    const docs = await this.collection.find({ websiteId, linkKeys: { $in: [...keys] } }).toArray();
-    return docs.map(toFact);
+    return (await this.findByLinkKeysMany([{ websiteId, keys }])).get(websiteId) ?? [];
+  }
+
+  /** Facts of several websites' link keys with one query, per website. */
+  async findByLinkKeysMany(requests: ReadonlyArray<{ websiteId: string; keys: readonly string[] }>): Promise<Map<string, StoredPaymentFact[]>> {
+    const wanted = requests.filter((r) => r.keys.length > 0);
+    const out = new Map<string, StoredPaymentFact[]>();
+    if (wanted.length === 0) return out;
+    // One flat condition (cheaper to evaluate than an $or per website); each website keeps its own keys' facts.
+    const keysOf = new Map(wanted.map((r) => [r.websiteId, new Set(r.keys)]));
+    const docs = await this.collection
+      .find({ websiteId: { $in: wanted.map((r) => r.websiteId) }, linkKeys: { $in: [...new Set(wanted.flatMap((r) => r.keys))] } })
+      .toArray();
+    for (const d of docs) {
+      const keys = keysOf.get(d.websiteId);
+      if (!keys || !d.linkKeys.some((k) => keys.has(k))) continue;
+      out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toFact(d)]);
+    }
+    return out;
   }
 }

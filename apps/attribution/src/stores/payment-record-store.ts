@@ -1,16 +1,20 @@
 import type { PaymentState } from '@metrivo/contracts';
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
 import { recordDocumentId, type PaymentLoadRequest, type PaymentRecord, type RecordWrite } from '../domain';
-import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
+import { anyOf, bulkWriteAllowingDuplicates, findByIds } from './bulk';
 
 export type PaymentRecordDocument = PaymentRecord & { _id: string };
 
-export const PAYMENT_RECORDS_COLLECTION = 'attribution_payment_records';
-
-function toRecord(d: PaymentRecordDocument): PaymentRecord {
-  const { _id: _ignored, ...record } = d;
-  return record;
+/** `_id` = `{recordDocumentId}|{revision}`: that revision of that record was acknowledged by Kafka. */
+export interface PublishedRevisionDocument {
+  _id: string;
+  publishedAt: Date;
 }
+
+export const PAYMENT_RECORDS_COLLECTION = 'attribution_payment_records';
+export const PUBLISHED_REVISIONS_COLLECTION = 'attribution_published_revisions';
+
+const publishedId = (recordId: string, revision: number): string => `${recordId}|${revision}`;
 
 export interface RecordWriteOutcome {
   /** Writes whose expected version no longer matched (or whose insert met an existing record). */
@@ -20,17 +24,20 @@ export interface RecordWriteOutcome {
 
 /**
  * One document per published payment key: the last state and the bookkeeping to change it. Every write
- * is a compare-and-set on `version` (no transactions needed); `pendingPublish` is the outbox marker.
+ * is a compare-and-set on `version` (no transactions needed).
+ *
+ * The outbox: a record is written with `pendingPublish` = its new revision before the state is produced.
+ * Once Kafka acknowledged it, an immutable "published revision" document is inserted instead of clearing
+ * the field in place (an insert is cheap everywhere; on FerretDB every update scans the collection). Every
+ * load resolves the field against those documents, so the domain sees `pendingPublish: null` for
+ * published revisions; the next write of the record stores the cleared value.
  */
 export class PaymentRecordStore {
   readonly collection: Collection<PaymentRecordDocument>;
-
-  private readonly pointReads: boolean;
-
-  /** `pointReads`: see IdLookupOptions (true on FerretDB). */
-  constructor(db: Db, options: { pointReads?: boolean } = {}) {
+  readonly published: Collection<PublishedRevisionDocument>;
+  constructor(db: Db) {
     this.collection = db.collection<PaymentRecordDocument>(PAYMENT_RECORDS_COLLECTION);
-    this.pointReads = options.pointReads ?? false;
+    this.published = db.collection<PublishedRevisionDocument>(PUBLISHED_REVISIONS_COLLECTION);
   }
 
   async ensureIndexes(): Promise<void> {
@@ -39,24 +46,45 @@ export class PaymentRecordStore {
       this.collection.createIndex({ websiteId: 1, 'state.subscriptionKey': 1 }, { name: 'website_subscription' }),
       // The late-upgrade index: which payments may new tracker data (s:/v:/e: keys) still change.
       this.collection.createIndex({ websiteId: 1, 'upgrade.keys': 1, 'upgrade.until': 1 }, { name: 'website_upgrade_keys' }),
-      this.collection.createIndex({ pendingPublish: 1 }, { name: 'pending_publish', sparse: true }),
+      // The outbox sweep: written-but-unconfirmed records by write time.
+      this.collection.createIndex({ pendingPublish: 1, 'state.updatedAt': 1 }, { name: 'pending_publish', sparse: true }),
     ]);
   }
 
   /** Answers one round of the payment load planner (`nextPaymentLoad`). */
   async findForLoad(request: PaymentLoadRequest): Promise<PaymentRecord[]> {
+    return (await this.findForLoadMany([request])).get(request.websiteId) ?? [];
+  }
+
+  /** Load rounds of several websites with one query, per website. */
+  async findForLoadMany(requests: readonly PaymentLoadRequest[]): Promise<Map<string, PaymentRecord[]>> {
+    // Two flat conditions (cheaper to evaluate than an $or per website); each website keeps what it asked for.
+    const byKey = requests.filter((r) => r.keys.length > 0);
+    const bySub = requests.filter((r) => r.subscriptionKeys.length > 0);
     const clauses: Filter<PaymentRecordDocument>[] = [];
-    if (request.keys.length > 0) clauses.push({ paymentKey: { $in: request.keys } });
-    if (request.subscriptionKeys.length > 0) clauses.push({ 'state.subscriptionKey': { $in: request.subscriptionKeys }, 'state.status': { $ne: 'merged' } });
-    if (clauses.length === 0) return [];
-    const docs = await this.collection.find({ websiteId: request.websiteId, ...(clauses.length === 1 ? clauses[0] : { $or: clauses }) }).toArray();
-    return docs.map(toRecord);
+    if (byKey.length > 0) clauses.push({ websiteId: { $in: byKey.map((r) => r.websiteId) }, paymentKey: { $in: [...new Set(byKey.flatMap((r) => r.keys))] } });
+    if (bySub.length > 0) {
+      clauses.push({
+        websiteId: { $in: bySub.map((r) => r.websiteId) },
+        'state.subscriptionKey': { $in: [...new Set(bySub.flatMap((r) => r.subscriptionKeys))] },
+        'state.status': { $ne: 'merged' },
+      });
+    }
+    if (clauses.length === 0) return new Map();
+    const keysOf = new Map(byKey.map((r) => [r.websiteId, new Set(r.keys)]));
+    const subsOf = new Map(bySub.map((r) => [r.websiteId, new Set(r.subscriptionKeys)]));
+    const docs = (await this.collection.find(anyOf(clauses)).toArray()).filter(
+      (d) =>
+        keysOf.get(d.websiteId)?.has(d.paymentKey) ||
+        (d.state.status !== 'merged' && d.state.subscriptionKey !== null && subsOf.get(d.websiteId)?.has(d.state.subscriptionKey)),
+    );
+    return byWebsite(await this.resolved(docs));
   }
 
   async findByKeys(websiteId: string, keys: readonly string[]): Promise<PaymentRecord[]> {
     if (keys.length === 0) return [];
-    const docs = await findByIds(this.collection, keys.map((paymentKey) => recordDocumentId({ websiteId, paymentKey })), { pointReads: this.pointReads });
-    return docs.map(toRecord);
+    const docs = await findByIds(this.collection, keys.map((paymentKey) => recordDocumentId({ websiteId, paymentKey })));
+    return this.resolved(docs);
   }
 
   /** Non-merged records of these subscriptions (renewals that follow a re-attributed initial payment). */
@@ -70,20 +98,16 @@ export class PaymentRecordStore {
    * One query for every website of a batch.
    */
   async findUpgradeCandidates(keysByWebsite: ReadonlyMap<string, readonly string[]>, now: string): Promise<Map<string, PaymentRecord[]>> {
-    const out = new Map<string, PaymentRecord[]>();
     const wanted = [...keysByWebsite].filter(([, keys]) => keys.length > 0);
-    if (wanted.length === 0) return out;
+    if (wanted.length === 0) return new Map();
     const allKeys = [...new Set(wanted.flatMap(([, keys]) => keys))];
     const docs = await this.collection
       .find({ websiteId: { $in: wanted.map(([w]) => w) }, 'upgrade.keys': { $in: allKeys }, 'upgrade.until': { $gte: now } })
       .toArray();
     const keySets = new Map(wanted.map(([w, keys]) => [w, new Set(keys)]));
-    for (const d of docs) {
-      const keys = keySets.get(d.websiteId);
-      if (!keys || !d.upgrade?.keys.some((k) => keys.has(k))) continue; // another website's key
-      out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toRecord(d)]);
-    }
-    return out;
+    // Another website's key may have matched: keep each website's own.
+    const own = docs.filter((d) => d.upgrade?.keys.some((k) => keySets.get(d.websiteId)?.has(k)));
+    return byWebsite(await this.resolved(own));
   }
 
   /** Compare-and-set writes: insert when no version is expected, else replace only at the expected version. */
@@ -101,33 +125,57 @@ export class PaymentRecordStore {
   }
 
   /**
-   * Clears the outbox marker of published states (only if it still names that revision) and returns the
-   * records that have moved on to a newer revision since: their newer state must be produced again
-   * after ours, or a compacted topic could keep the older one as the last value of the key.
+   * Records the acknowledged revisions (idempotent) and returns the records that have moved on to a newer
+   * revision meanwhile: their newer state must be produced again after ours, or a compacted topic could
+   * keep the older one as the last value of the key.
    */
-  async clearPending(published: readonly PaymentState[]): Promise<PaymentRecord[]> {
-    if (published.length === 0) return [];
-    const revisionByKey = new Map<string, { websiteId: string; paymentKey: string; revision: number }>();
-    for (const s of published) {
+  async markPublished(states: readonly PaymentState[], at: Date = new Date()): Promise<PaymentRecord[]> {
+    if (states.length === 0) return [];
+    const revisionById = new Map<string, number>();
+    for (const s of states) {
       const id = recordDocumentId(s);
-      const cur = revisionByKey.get(id);
-      if (!cur || s.revision > cur.revision) revisionByKey.set(id, { websiteId: s.websiteId, paymentKey: s.paymentKey, revision: s.revision });
+      revisionById.set(id, Math.max(revisionById.get(id) ?? 0, s.revision));
     }
-    const ops: AnyBulkWriteOperation<PaymentRecordDocument>[] = [...revisionByKey].map(([_id, s]) => ({
-      updateOne: { filter: { _id, pendingPublish: s.revision }, update: { $set: { pendingPublish: null } } },
-    }));
-    const outcome = await bulkWriteAllowingDuplicates(this.collection, ops);
-    if (outcome.matchedCount === ops.length) return [];
-    const docs = await findByIds(this.collection, [...revisionByKey.keys()], { pointReads: this.pointReads });
-    return docs.filter((d) => d.state.revision > revisionByKey.get(d._id)!.revision).map(toRecord);
+    await bulkWriteAllowingDuplicates(
+      this.published,
+      states.map((s) => ({ insertOne: { document: { _id: publishedId(recordDocumentId(s), s.revision), publishedAt: at } } })),
+    );
+    const current = await findByIds(this.collection, [...revisionById.keys()]);
+    return this.resolved(current.filter((d) => d.state.revision > revisionById.get(d._id)!));
   }
 
-  /** Records written but not confirmed on Kafka for a while (a crash between write and produce). */
-  async findStuckPending(writtenBefore: string, limit: number): Promise<PaymentRecord[]> {
+  /**
+   * A page of records written at or after `from` and before `before` (by state.updatedAt, sorted) that were
+   * stored with a pending revision, resolved: those still `pendingPublish` were never acknowledged (a
+   * crash between the write and the produce).
+   */
+  async findPendingCandidates(from: string, before: string, limit: number): Promise<PaymentRecord[]> {
     const docs = await this.collection
-      .find({ pendingPublish: { $ne: null }, 'state.updatedAt': { $lt: writtenBefore } })
+      .find({ pendingPublish: { $ne: null }, 'state.updatedAt': { $gte: from, $lt: before } })
+      .sort({ 'state.updatedAt': 1 })
       .limit(limit)
       .toArray();
-    return docs.map(toRecord);
+    return this.resolved(docs);
   }
+
+  /** Plain records with `pendingPublish` resolved against the published revisions. */
+  private async resolved(docs: readonly PaymentRecordDocument[]): Promise<PaymentRecord[]> {
+    const records = docs.map(toRecord);
+    const pending = records.filter((r) => r.pendingPublish !== null);
+    if (pending.length === 0) return records;
+    const ids = pending.map((r) => publishedId(recordDocumentId(r), r.pendingPublish!));
+    const done = new Set((await findByIds(this.published, ids)).map((d) => d._id));
+    return records.map((r) => (r.pendingPublish !== null && done.has(publishedId(recordDocumentId(r), r.pendingPublish)) ? { ...r, pendingPublish: null } : r));
+  }
+}
+
+function toRecord(d: PaymentRecordDocument): PaymentRecord {
+  const { _id: _ignored, ...record } = d;
+  return record;
+}
+
+function byWebsite(records: readonly PaymentRecord[]): Map<string, PaymentRecord[]> {
+  const out = new Map<string, PaymentRecord[]>();
+  for (const r of records) out.set(r.websiteId, [...(out.get(r.websiteId) ?? []), r]);
+  return out;
 }

@@ -4,7 +4,7 @@ import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
 import { createSessionView, type EmailIdentity, type SessionView } from '../domain';
 import type { SessionLookups } from '../domain';
 import { stableStringify } from '../domain/util';
-import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
+import { anyOf, bulkWriteAllowingDuplicates, findByIds } from './bulk';
 
 /**
  * The latest version of one tracker session. `_id` = `{websiteId}|{sessionId}`. The Date fields exist for
@@ -57,8 +57,6 @@ export interface SessionStoreOptions {
    * skipping the "it is still going" re-sends keeps the tracker path fast there.
    */
   lastSeenResolutionMs?: number;
-  /** See IdLookupOptions (true on FerretDB). */
-  pointReads?: boolean;
   /** Sessions whose stored version this instance remembers (to skip re-sends without a database round trip). Default 100 000. */
   cacheSize?: number;
 }
@@ -96,7 +94,6 @@ export class SessionStore {
   readonly identities: Collection<IdentityDocument>;
 
   private readonly lastSeenResolutionMs: number;
-  private readonly pointReads: boolean;
   /**
    * Recently stored versions by _id (insertion-ordered map used as an LRU). Each partition of the tracker
    * topic has one consumer, so this instance sees its sessions' re-sends and can drop those the stored
@@ -110,7 +107,6 @@ export class SessionStore {
   constructor(db: Db, options: SessionStoreOptions = {}) {
     this.cacheSize = options.cacheSize ?? 100_000;
     this.lastSeenResolutionMs = options.lastSeenResolutionMs ?? 0;
-    this.pointReads = options.pointReads ?? false;
     this.sessions = db.collection<SessionDocument>(SESSIONS_COLLECTION);
     this.identities = db.collection<IdentityDocument>(IDENTITIES_COLLECTION);
   }
@@ -217,7 +213,7 @@ export class SessionStore {
       writes.map(({ doc }) => ({ insertOne: { document: doc } }) as AnyBulkWriteOperation<T>),
     );
     if (inserted.duplicateIndexes.length === 0) return { written: inserted.insertedCount, kept };
-    const found = await findByIds(collection, inserted.duplicateIndexes.map((i) => writes[i]!.doc._id), { pointReads: this.pointReads });
+    const found = await findByIds(collection, inserted.duplicateIndexes.map((i) => writes[i]!.doc._id));
     const existing = new Map<string, T>(found.map((d) => [d._id as string, d as unknown as T]));
     const winners = inserted.duplicateIndexes.filter((i) => {
       const stored = existing.get(writes[i]!.doc._id);
@@ -241,7 +237,7 @@ export class SessionStore {
     const clauses = [...visitorsByWebsite].filter(([, v]) => v.length > 0).map(([websiteId, visitorIds]) => ({ websiteId, visitorId: { $in: [...visitorIds] } }));
     const out = new Map<string, EmailIdentity[]>();
     if (clauses.length === 0) return out;
-    const docs = await this.identities.find(clauses.length === 1 ? clauses[0]! : { $or: clauses }).toArray();
+    const docs = await this.identities.find(anyOf(clauses)).toArray();
     for (const d of docs) out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toIdentity(d)]);
     return out;
   }
@@ -252,29 +248,60 @@ export class SessionStore {
    * their sessions since `lookups.since` plus their latest session.
    */
   async loadView(websiteId: string, lookups: SessionLookups): Promise<SessionView> {
+    return (await this.loadViews(new Map([[websiteId, lookups]]))).get(websiteId)!;
+  }
+
+  /**
+   * `loadView` for several websites with one query per kind (not per website): on FerretDB every query
+   * but an `_id` lookup scans its collection, so a batch of many websites costs the same few scans.
+   */
+  async loadViews(requests: ReadonlyMap<string, SessionLookups>): Promise<Map<string, SessionView>> {
+    const all = [...requests];
+    const emailClauses = all.filter(([, l]) => l.emailHashes.length > 0).map(([websiteId, l]) => ({ websiteId, emailHash: { $in: l.emailHashes } }));
     const [named, identityDocs] = await Promise.all([
-      findByIds(this.sessions, lookups.sessionIds.map((s) => sessionDocumentId(websiteId, s)), { pointReads: this.pointReads }),
-      lookups.emailHashes.length === 0 ? Promise.resolve([]) : this.identities.find({ websiteId, emailHash: { $in: lookups.emailHashes } }).toArray(),
+      findByIds(this.sessions, all.flatMap(([websiteId, l]) => l.sessionIds.map((s) => sessionDocumentId(websiteId, s)))),
+      emailClauses.length === 0 ? Promise.resolve([]) : this.identities.find(anyOf(emailClauses)).toArray(),
     ]);
-    const visitors = [...new Set([...lookups.visitorIds, ...named.map((d) => d.visitorId), ...identityDocs.map((d) => d.visitorId)])];
-    const loaded = new Map<string, SessionDocument>(named.map((d) => [d._id, d]));
-    if (visitors.length > 0 && lookups.since !== null) {
-      const recent = await this.sessions.find({ websiteId, visitorId: { $in: visitors }, startedAtDate: { $gte: new Date(lookups.since) } }).toArray();
-      for (const d of recent) loaded.set(d._id, d);
+    const loaded = new Map<string, Map<string, SessionDocument>>(all.map(([w]) => [w, new Map()]));
+    for (const d of named) loaded.get(d.websiteId)?.set(d._id, d);
+    const visitors = new Map<string, string[]>();
+    for (const [websiteId, l] of all) {
+      const ids = new Set(l.visitorIds);
+      for (const d of loaded.get(websiteId)!.values()) ids.add(d.visitorId);
+      for (const d of identityDocs) if (d.websiteId === websiteId) ids.add(d.visitorId);
+      visitors.set(websiteId, [...ids]);
+    }
+    const recentClauses = all
+      .filter(([w, l]) => l.since !== null && visitors.get(w)!.length > 0)
+      .map(([websiteId, l]) => ({ websiteId, visitorId: { $in: visitors.get(websiteId)! }, startedAtDate: { $gte: new Date(l.since!) } }));
+    if (recentClauses.length > 0) {
+      for (const d of await this.sessions.find(anyOf(recentClauses)).toArray()) loaded.get(d.websiteId)?.set(d._id, d);
     }
     // Visitors none of whose loaded sessions is recent: their latest session, so they still count as known.
-    const seen = new Set([...loaded.values()].map((d) => d.visitorId));
-    const unseen = visitors.filter((v) => !seen.has(v));
-    if (unseen.length > 0) {
-      const older = await this.sessions.find({ websiteId, visitorId: { $in: unseen } }, { projection: { session: 1, visitorId: 1, startedAtDate: 1 } }).toArray();
-      const latest = new Map<string, (typeof older)[number]>();
-      for (const d of older) {
-        const cur = latest.get(d.visitorId);
-        if (!cur || d.startedAtDate > cur.startedAtDate) latest.set(d.visitorId, d);
+    const unseenClauses = all.flatMap(([websiteId]) => {
+      const seen = new Set([...loaded.get(websiteId)!.values()].map((d) => d.visitorId));
+      const unseen = visitors.get(websiteId)!.filter((v) => !seen.has(v));
+      return unseen.length === 0 ? [] : [{ websiteId, visitorId: { $in: unseen } }];
+    });
+    if (unseenClauses.length > 0) {
+      const latest = new Map<string, SessionDocument>();
+      for (const d of await this.sessions.find(anyOf(unseenClauses)).toArray()) {
+        const key = `${d.websiteId}|${d.visitorId}`;
+        const cur = latest.get(key);
+        if (!cur || d.startedAtDate > cur.startedAtDate) latest.set(key, d);
       }
-      for (const d of latest.values()) loaded.set(d._id, d as SessionDocument);
+      for (const d of latest.values()) loaded.get(d.websiteId)?.set(d._id, d);
     }
-    return createSessionView(websiteId, [...loaded.values()].map((d) => d.session), identityDocs.map(toIdentity));
+    return new Map(
+      all.map(([websiteId]) => [
+        websiteId,
+        createSessionView(
+          websiteId,
+          [...loaded.get(websiteId)!.values()].map((d) => d.session),
+          identityDocs.filter((d) => d.websiteId === websiteId).map(toIdentity),
+        ),
+      ]),
+    );
   }
 
   /** Retention: sessions last seen before `cutoff` can no longer be credited (window + late-upgrade horizon passed). */

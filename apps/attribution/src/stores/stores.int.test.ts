@@ -5,7 +5,7 @@ import { emailHashOf, payment, session } from '../domain/test-support/builders';
 import { createReferenceEdge } from '../domain/test-support/reference-edge';
 import { AttributionProcessor, type StatePublisher } from '../processor';
 import { dropDatabase, mongodbUri, uniqueId } from '../test-support/int-helpers';
-import { createStores, ensureIndexes, findByIds, SessionStore, type AttributionStores } from '.';
+import { createStores, ensureIndexes, findByIds, POINT_READ_MAX, SessionStore, type AttributionStores } from '.';
 
 const dbName = uniqueId('test_attribution_stores');
 let client: MongoClient;
@@ -142,14 +142,16 @@ describe('SessionStore', () => {
 });
 
 describe('findByIds', () => {
-  it('finds the same documents with one $in query and with point reads', async () => {
+  it('finds the same documents with point reads (few ids) and with one $in query (many)', async () => {
     const w = uniqueId('w');
-    await stores.sessions.storeSessions(Array.from({ length: 7 }, (_, i) => session({ websiteId: w, sessionId: `s${i}`, visitorId: 'v', startedAt: '2026-11-29T10:00:00Z' })));
-    const ids = [...Array.from({ length: 7 }, (_, i) => `${w}|s${i}`), `${w}|missing`, `${w}|s1`];
-    const viaIn = await findByIds(stores.sessions.sessions, ids, { pointReads: false });
-    const viaPoints = await findByIds(stores.sessions.sessions, ids, { pointReads: true });
-    expect(viaIn.map((d) => d._id).sort()).toEqual(Array.from({ length: 7 }, (_, i) => `${w}|s${i}`));
-    expect(viaPoints.map((d) => d._id).sort()).toEqual(viaIn.map((d) => d._id).sort());
+    const n = POINT_READ_MAX + 3;
+    await stores.sessions.storeSessions(Array.from({ length: n }, (_, i) => session({ websiteId: w, sessionId: `s${i}`, visitorId: 'v', startedAt: '2026-11-29T10:00:00Z' })));
+    const all = Array.from({ length: n }, (_, i) => `${w}|s${i}`);
+    const viaIn = await findByIds(stores.sessions.sessions, [...all, `${w}|missing`, `${w}|s1`]);
+    expect(viaIn.map((d) => d._id).sort()).toEqual([...all].sort());
+    const few = [all[0]!, all[1]!, `${w}|missing`, all[1]!];
+    const viaPoints = await findByIds(stores.sessions.sessions, few);
+    expect(viaPoints.map((d) => d._id).sort()).toEqual([all[0], all[1]].sort());
   });
 });
 
@@ -214,7 +216,7 @@ describe('AttributionProcessor outbox (real MongoDB, recording publisher)', () =
     return new AttributionProcessor({ stores, publisher, settings: DEFAULT_ATTRIBUTION_SETTINGS, logger: quietLogger, clock: () => new Date(now) });
   }
 
-  it('the sweep produces records left pending by a crash, then clears them; fresh ones are left to their writer', async () => {
+  it('the sweep produces records left unpublished by a crash and confirms them; fresh ones are left to their writer', async () => {
     const w = uniqueId('w');
     const records = recordsFor(w, [
       { evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_1' } },
@@ -231,6 +233,11 @@ describe('AttributionProcessor outbox (real MongoDB, recording publisher)', () =
     const [swept, fresh] = await stores.records.findByKeys(w, ['stripe:pi_1', 'stripe:pi_2']).then((rs) => rs.sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1)));
     expect(swept!.pendingPublish).toBeNull();
     expect(fresh!.pendingPublish).toBe(fresh!.state.revision);
+    // Confirmed by an inserted "published revision", not by rewriting the record...
+    expect((await stores.records.collection.findOne({ paymentKey: 'stripe:pi_1', websiteId: w }))!.pendingPublish).toBe(1);
+    // ...and a new process's first sweep (which looks at everything) finds nothing left to produce.
+    expect(await processorWith({ publish: async (states) => void published.push(...states) }).sweepPendingPublishes(60_000)).toBe(0);
+    expect(published).toHaveLength(1);
   });
 
   it('produces a newer revision again when it was written while an older one was being produced', async () => {
