@@ -47,7 +47,8 @@ export class PaymentRecordStore {
       // The late-upgrade index: which payments may new tracker data (s:/v:/e: keys) still change.
       this.collection.createIndex({ websiteId: 1, 'upgrade.keys': 1, 'upgrade.until': 1 }, { name: 'website_upgrade_keys' }),
       // The outbox sweep: written-but-unconfirmed records by write time.
-      this.collection.createIndex({ pendingPublish: 1, 'state.updatedAt': 1 }, { name: 'pending_publish', sparse: true }),
+      // Named after its keys: an index whose keys change must get a new name, or existing databases refuse it at start.
+      this.collection.createIndex({ pendingPublish: 1, 'state.updatedAt': 1 }, { name: 'pending_publish_updated_at', sparse: true }),
     ]);
   }
 
