@@ -158,7 +158,9 @@ export function manualHandler(kind: 'payment' | 'refund', deps: ManualApiDeps) {
     }
     const body = parsed.data;
     const docId = `${key.websiteId}:${kind}:${body.id}`;
-    const requestHash = stableHash({ ...body, livemode: 'livemode' in body ? body.livemode ?? key.livemode : key.livemode });
+    // The mode the event gets is part of "the same request": an omitted livemode means the key's mode.
+    const livemode = ('livemode' in body ? body.livemode : undefined) ?? key.livemode;
+    const requestHash = stableHash({ ...body, livemode });
     const existing = await deps.requests.findOne({ _id: docId });
     if (existing) {
       if (existing.requestHash !== requestHash) {
