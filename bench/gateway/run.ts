@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { TOPICS } from '@metrivo/contracts';
 import { generateKeyringEntry, parseKeyring } from '@metrivo/crypto';
 import { COLLECTIONS, IntegrationStore } from '@metrivo/integration-store';
-import { createKafka } from '@metrivo/kafka';
+import { createKafka, fetchPartitionOffsets } from '@metrivo/kafka';
 import { logLevel, type Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { stripeFixtures } from '../../apps/gateway/src/test-fixtures';
@@ -46,13 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Offsets = Map<number, bigint>;
 
 async function endOffsets(kafka: Kafka): Promise<Offsets> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(PAYMENTS)).map((p) => [p.partition, BigInt(p.high)]));
-  } finally {
-    await admin.disconnect();
-  }
+  return new Map((await fetchPartitionOffsets(kafka, PAYMENTS)).map((p) => [p.partition, BigInt(p.high)]));
 }
 
 interface WebsiteRecords {

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { TOPICS, type NormalizedPaymentEvent } from '@metrivo/contracts';
 import { generateKeyringEntry, hashEmail, parseKeyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore, type DeliveryDoc } from '@metrivo/integration-store';
-import { createKafka } from '@metrivo/kafka';
+import { createKafka, startGroupAtEnd } from '@metrivo/kafka';
 import type { Consumer, ISocketFactory, Kafka } from 'kafkajs';
 import { logLevel } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
@@ -69,14 +69,7 @@ interface TappedRecord {
  */
 async function tapPayments(kafka: Kafka, websiteIds: ReadonlySet<string>): Promise<{ records: TappedRecord[]; consumer: Consumer }> {
   const groupId = `test.gateway.${runId}.tap`;
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const ends = await admin.fetchTopicOffsets(PAYMENTS);
-    await admin.setOffsets({ groupId, topic: PAYMENTS, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
-  } finally {
-    await admin.disconnect();
-  }
+  await startGroupAtEnd(kafka, groupId, [PAYMENTS]);
   const records: TappedRecord[] = [];
   const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 100 });
   await consumer.connect();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
-import { decodeMessage, schemaForTopic, silentLogger, type Logger } from '@metrivo/kafka';
+import { decodeMessage, fetchPartitionOffsets, schemaForTopic, silentLogger, type Logger } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
 import { LedgerConflictError, paymentDocId, type ApplyResult, type LedgerStore } from './ledger-store';
 import { reconcilePayments, type ReconciliationMismatch } from './reconcile';
@@ -60,14 +60,7 @@ export async function readTopicToEnd(options: TopicReadOptions): Promise<TopicRe
   const logger = options.logger ?? silentLogger;
   const schema = schemaForTopic(topic) ?? schemaForTopic(TOPICS.revenueAttributed.name);
   const chunkSize = options.chunkSize ?? 500;
-  const admin = options.kafka.admin();
-  await admin.connect();
-  let offsets: Array<{ partition: number; low: string; high: string }>;
-  try {
-    offsets = await admin.fetchTopicOffsets(topic);
-  } finally {
-    await admin.disconnect();
-  }
+  const offsets = await fetchPartitionOffsets(options.kafka, topic);
   const ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
   const result: TopicReadResult = {
     topic,

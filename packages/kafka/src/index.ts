@@ -31,6 +31,7 @@ export {
   type ProvisionOptions,
   type ProvisionResult,
 } from './provision';
+export { fetchPartitionOffsets, startGroupAtEnd, isRetriableKafkaError, type PartitionOffsets } from './offsets';
 export { BatchingProducer, type BatchingProducerOptions, type PublishRecord, type ProducerStats } from './producer';
 export type { PublishedRecord } from './batching';
 export {

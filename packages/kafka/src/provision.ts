@@ -1,6 +1,7 @@
 import { topicCatalog } from '@metrivo/contracts';
 import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import { sleep } from './backoff';
+import { fetchPartitionOffsets } from './offsets';
 import { silentLogger, type Logger } from './logger';
 
 /** What provisioning needs to know about a topic (a topic catalog entry fits). */
@@ -89,7 +90,11 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicDefinitio
       logger.info({ topics: created, replicationFactor, createdNow }, 'kafka topics provisioned');
     }
     const grown = options.partitionsOverride === undefined ? [] : await growPartitions(admin, topics, options.partitionsOverride, logger);
-    await waitForLeaders(admin, topics.map((t) => t.name), options.leaderTimeoutMs ?? 15_000);
+    const leaderTimeoutMs = options.leaderTimeoutMs ?? 15_000;
+    await waitForLeaders(admin, topics.map((t) => t.name), leaderTimeoutMs);
+    // Metadata can name a leader before that broker serves the partition; a consumer group or an offset
+    // reset that runs right after provisioning would then be refused. Wait until the new partitions answer.
+    await Promise.all([...created, ...grown].map((name) => fetchPartitionOffsets(kafka, name, leaderTimeoutMs)));
     return {
       created,
       grown,

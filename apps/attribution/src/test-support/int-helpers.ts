@@ -3,7 +3,7 @@
 // records left by other tests and runs are never read), and a reader of the output topic.
 import { randomBytes } from 'node:crypto';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
-import { createKafka, runConsumer, type ConsumerHandle, type Logger as KafkaLogger } from '@metrivo/kafka';
+import { createKafka, runConsumer, startGroupAtEnd, type ConsumerHandle, type Logger as KafkaLogger } from '@metrivo/kafka';
 import { createLogger, type Logger } from '@metrivo/observability';
 import type { Kafka } from 'kafkajs';
 import { logLevel } from 'kafkajs';
@@ -55,22 +55,7 @@ export function testConfig(env: Record<string, string>): AttributionConfig {
   });
 }
 
-/**
- * Commits the current end offsets of `topics` for a group that has never run, so that it starts there
- * instead of at the beginning of the shared topics.
- */
-export async function startGroupAtEnd(kafka: Kafka, groupId: string, topics: readonly string[]): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      await admin.setOffsets({ groupId, topic, partitions: offsets.map((p) => ({ partition: p.partition, offset: p.high })) });
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
+export { startGroupAtEnd };
 
 export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

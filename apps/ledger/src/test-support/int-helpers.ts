@@ -3,7 +3,7 @@
 // of other runs are never read), publishing states, and waiting for the ledger to settle.
 import { randomBytes } from 'node:crypto';
 import { paymentStateKey, TOPICS, type PaymentState } from '@metrivo/contracts';
-import { BatchingProducer, createKafka } from '@metrivo/kafka';
+import { BatchingProducer, createKafka, startGroupAtEnd as startGroupAtEndOf } from '@metrivo/kafka';
 import { createLogger, type Logger } from '@metrivo/observability';
 import type { Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
@@ -53,16 +53,9 @@ export function testConfig(env: Record<string, string>): LedgerConfig {
   });
 }
 
-/** Commits the current end offsets of the revenue topic for a group that has never run, so it starts there. */
-export async function startGroupAtEnd(kafka: Kafka, groupId: string, topic: string = TOPICS.revenueAttributed.name): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    await admin.setOffsets({ groupId, topic, partitions: offsets.map((p) => ({ partition: p.partition, offset: p.high })) });
-  } finally {
-    await admin.disconnect();
-  }
+/** Starts a new group at the current end of the revenue topic (or `topic`), so it never reads older runs' records. */
+export function startGroupAtEnd(kafka: Kafka, groupId: string, topic: string = TOPICS.revenueAttributed.name): Promise<void> {
+  return startGroupAtEndOf(kafka, groupId, [topic]);
 }
 
 /** Publishes states to the revenue topic keyed like attribution does, in the given order (per partition). */

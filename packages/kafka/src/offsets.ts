@@ -1,0 +1,63 @@
+import type { Kafka } from 'kafkajs';
+import { sleep } from './backoff';
+
+export interface PartitionOffsets {
+  partition: number;
+  /** First retained offset. */
+  low: string;
+  /** Offset the next record will get (the end). */
+  high: string;
+}
+
+/**
+ * Broker answers that mean "ask again in a moment": right after a topic is created (or a leader moves) the
+ * metadata can already name a leader that has not yet taken the partition over, and ListOffsets answers
+ * NOT_LEADER_OR_FOLLOWER until it has. kafkajs marks these protocol errors `retriable`.
+ */
+export function isRetriableKafkaError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { retriable?: unknown; type?: unknown; name?: unknown };
+  if (e.retriable === true) return true;
+  // kafkajs wraps an exhausted retrier's last error; its cause tells.
+  const cause = (error as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== error && isRetriableKafkaError(cause);
+}
+
+/**
+ * First and end offsets of every partition of `topic`, asking again on retriable broker answers until
+ * `timeoutMs` has passed. kafkajs gives up at once on NOT_LEADER_OR_FOLLOWER (a leader hand-over, or a topic
+ * created a moment ago) and keeps its cached metadata, so every attempt uses a new admin client.
+ */
+export async function fetchPartitionOffsets(kafka: Kafka, topic: string, timeoutMs = 15_000): Promise<PartitionOffsets[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, low: p.low, high: p.high }));
+    } catch (e) {
+      if (!isRetriableKafkaError(e) || Date.now() + delay > deadline) throw e;
+    } finally {
+      await admin.disconnect();
+    }
+    await sleep(delay);
+  }
+}
+
+/**
+ * Commits the current end offsets of `topics` for a consumer group that has not joined yet, so that it
+ * starts reading there instead of at its `fromBeginning` default. Used by replays that must not re-read
+ * history, by benchmarks, and by tests that share topics with other runs.
+ */
+export async function startGroupAtEnd(kafka: Kafka, groupId: string, topics: readonly string[], timeoutMs = 15_000): Promise<void> {
+  const ends = await Promise.all(topics.map(async (topic) => ({ topic, offsets: await fetchPartitionOffsets(kafka, topic, timeoutMs) })));
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const { topic, offsets } of ends) {
+      await admin.setOffsets({ groupId, topic, partitions: offsets.map((p) => ({ partition: p.partition, offset: p.high })) });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
