@@ -1,7 +1,8 @@
 // Messages between the benchmark's three processes: the orchestrator (run.ts), the server under test
 // (target.ts: bare Express, the gateway, or the naive gateway) and the load generator (load.ts).
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { exited, forkTs as forkTsFile, nextMessage } from '../common/child';
 
 export type TargetKind = 'bare' | 'gateway' | 'naive';
 
@@ -58,38 +59,9 @@ export interface LoadResult {
   warmupRequestsPerSecond: number;
 }
 
-/** Forks a TypeScript file of this folder under tsx, with the workspace packages resolved to their sources. */
+/** Forks a TypeScript file of this folder (see bench/common/child.ts). */
 export function forkTs(file: string, env: NodeJS.ProcessEnv = process.env, extraExecArgv: string[] = []): ChildProcess {
-  return fork(path.join(__dirname, file), [], {
-    execArgv: ['--import', 'tsx', '--conditions=metrivo-source', ...extraExecArgv],
-    env,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  return forkTsFile(path.join(__dirname, file), env, extraExecArgv);
 }
 
-/** The next IPC message of the given type from `child`; rejects if the child exits first. */
-export function nextMessage<T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onMessage = (message: { type?: string }) => {
-      if (message?.type !== type) return;
-      cleanup();
-      resolve(message as T);
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      cleanup();
-      reject(new Error(`${path.basename(String(child.spawnfile))} child exited (code ${code}, signal ${signal}) before sending "${type}"`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
-/** Resolves when the child has exited (immediately if it already has). */
-export function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
+export { nextMessage, exited };

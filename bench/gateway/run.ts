@@ -6,7 +6,6 @@
 // BENCH_DURATION_S (10), BENCH_POOL (pre-signed requests, 60000); BENCH_CPU_PROF=1 writes a V8 CPU profile
 // of each server under test to .local/bench-profiles/<run>-<target>/ (the largest file is the main thread).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as path from 'node:path';
 import { TOPICS } from '@metrivo/contracts';
@@ -17,6 +16,8 @@ import { logLevel, type Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { stripeFixtures } from '../../apps/gateway/src/test-fixtures';
 import { infraDown, infraStatus, infraUp } from '../../infra/local/launcher';
+import { coresUsed, cpuSnapshot } from '../common/cpu';
+import { benchLog, fmt, sleep } from '../common/report';
 import {
   exited, forkTs, nextMessage,
   type LoadResult, type PoolReady, type TargetKind, type TargetReady, type TargetStopped,
@@ -40,8 +41,7 @@ const settings = {
   poolSize: intSetting('BENCH_POOL', 60_000),
 };
 
-const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = benchLog;
 
 type Offsets = Map<number, bigint>;
 
@@ -98,55 +98,6 @@ async function readPayments(kafka: Kafka, from: Offsets, to: Offsets, websiteIds
   return result;
 }
 
-// ----------------------------------------------------------------------------------------- CPU accounting
-// The machine is small and everything shares it (server, load generator, Kafka, MongoDB, and whatever
-// else is running): the cores each used during a run explain the numbers better than the numbers alone.
-
-const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-/** utime + stime of a process in seconds, or null when it cannot be read (not Linux, process gone). */
-function processCpuSeconds(pid: number | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return null;
-  }
-}
-
-/** Busy CPU seconds of the whole machine (all cores), or null off Linux. */
-function machineBusySeconds(): number | null {
-  try {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
-    return (cpu.reduce((a, b) => a + b, 0) - idle) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return null;
-  }
-}
-
-type CpuSnapshot = { at: number; machine: number | null; byName: Map<string, number | null> };
-
-function cpuSnapshot(pids: Record<string, number | undefined>): CpuSnapshot {
-  return { at: Date.now(), machine: machineBusySeconds(), byName: new Map(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)])) };
-}
-
-/** Cores used between two snapshots, per process, plus "other" (everything else on the machine). */
-function coresUsed(before: CpuSnapshot, after: CpuSnapshot): Record<string, number | null> {
-  const wall = (after.at - before.at) / 1000;
-  const out: Record<string, number | null> = {};
-  let ours = 0;
-  for (const [name, b] of before.byName) {
-    const a = after.byName.get(name) ?? null;
-    out[name] = a === null || b === null ? null : (a - b) / wall;
-    ours += out[name] ?? 0;
-  }
-  out.other = before.machine === null || after.machine === null ? null : Math.max(0, (after.machine - before.machine) / wall - ours);
-  return out;
-}
-
 interface TargetRun {
   cores: Record<string, number | null>;
   load: LoadResult;
@@ -155,7 +106,6 @@ interface TargetRun {
   integrationId: string | null;
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 async function main(): Promise<void> {
   const runId = randomBytes(4).toString('hex');

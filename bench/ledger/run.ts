@@ -11,7 +11,6 @@
 //    database (with the ledger's indexes), then sequential GET /v1/websites/:id/summary over HTTP (all time, and
 //    the last 30 days): p50 / p99 (with few requests p99 is the slowest one).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { paymentStateKey, type PaymentState } from '@metrivo/contracts';
@@ -19,7 +18,7 @@ import { BatchingProducer, createKafka, ensureTopics } from '@metrivo/kafka';
 import { createLogger } from '@metrivo/observability';
 import express from 'express';
 import { logLevel } from 'kafkajs';
-import { MongoClient, type CommandStartedEvent, type CommandSucceededEvent, type CommandFailedEvent } from 'mongodb';
+import { MongoClient } from 'mongodb';
 import { loadLedgerConfig } from '../../apps/ledger/src/env';
 import { createLedgerRouter } from '../../apps/ledger/src/http-api';
 import { computeLedgerChain } from '../../apps/ledger/src/ledger-entries';
@@ -27,6 +26,9 @@ import { createLedgerStore, LEDGER_ENTRIES, toEntryDoc, type LedgerEntryDoc } fr
 import { startLedger } from '../../apps/ledger/src/main';
 import { inOrder, paymentHistories } from '../../apps/ledger/src/test-support/workload';
 import { infraStatus, infraUp } from '../../infra/local/launcher';
+import { processCpuSeconds } from '../common/cpu';
+import { CommandTimer, commandTable } from '../common/mongo-commands';
+import { benchLog, fmt, percentile, sleep } from '../common/report';
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2),
@@ -53,61 +55,19 @@ const settings = {
   batch: positive('batch', args.batch),
 };
 
-const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** utime + stime of a process in seconds (Linux), or null. */
-function cpuSeconds(pid: number | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
+const log = benchLog;
 
 /** Cores used by this process and by the MongoDB server while `work` runs. */
 async function withCpu<T>(mongoPid: number | undefined, work: () => Promise<T>): Promise<{ result: T; ms: number; cores: { node: number | null; mongo: number | null } }> {
   const started = Date.now();
-  const node0 = cpuSeconds(process.pid);
-  const mongo0 = cpuSeconds(mongoPid);
+  const node0 = processCpuSeconds(process.pid);
+  const mongo0 = processCpuSeconds(mongoPid);
   const result = await work();
   const ms = Date.now() - started;
-  const node1 = cpuSeconds(process.pid);
-  const mongo1 = cpuSeconds(mongoPid);
+  const node1 = processCpuSeconds(process.pid);
+  const mongo1 = processCpuSeconds(mongoPid);
   const cores = (a: number | null, b: number | null) => (a === null || b === null || ms === 0 ? null : (b - a) / (ms / 1000));
   return { result, ms, cores: { node: cores(node0, node1), mongo: cores(mongo0, mongo1) } };
-}
-
-/** Time per MongoDB command name (find / update / insert / aggregate …) for one database. */
-class CommandTimer {
-  private readonly started = new Map<number, { name: string; at: number }>();
-  readonly byName = new Map<string, { count: number; ms: number }>();
-  constructor(private readonly database: string) {}
-  attach(client: MongoClient): void {
-    client.on('commandStarted', (e: CommandStartedEvent) => {
-      if (e.databaseName === this.database) this.started.set(e.requestId, { name: e.commandName, at: performance.now() });
-    });
-    const done = (e: CommandSucceededEvent | CommandFailedEvent) => {
-      const s = this.started.get(e.requestId);
-      if (!s) return;
-      this.started.delete(e.requestId);
-      const row = this.byName.get(s.name) ?? { count: 0, ms: 0 };
-      row.count += 1;
-      row.ms += performance.now() - s.at;
-      this.byName.set(s.name, row);
-    };
-    client.on('commandSucceeded', done);
-    client.on('commandFailed', done);
-  }
 }
 
 async function main(): Promise<void> {
@@ -208,11 +168,8 @@ async function main(): Promise<void> {
     out(`  the payment-records collection ended with ${fmt(paymentDocs)} documents (FerretDB's update cost grows with it: see apps/ledger/README.md)`);
     out(`  first store call → last: ${fmt(applySeconds, 2)} s → ${fmt(recordedPerSecond)} entries/s (${fmt(states.length / applySeconds)} states/s); incl. start and group join: ${fmt(recording.ms / 1000, 2)} s`);
     out(`  CPU while recording: ledger process ${recording.cores.node === null ? '?' : fmt(recording.cores.node, 2)} cores, MongoDB server ${recording.cores.mongo === null ? '?' : fmt(recording.cores.mongo, 2)} cores`);
-    const total = [...timer.byName.values()].reduce((a, b) => a + b.ms, 0);
     out('  where the store time goes (MongoDB commands of the ledger database, wall ms summed over commands):');
-    for (const [name, row] of [...timer.byName].sort((a, b) => b[1].ms - a[1].ms)) {
-      out(`    ${name.padEnd(16)} ${String(row.count).padStart(6)} calls ${fmt(row.ms).padStart(9)} ms  ${fmt((100 * row.ms) / total, 1).padStart(5)} %  ${fmt(row.ms / row.count, 1)} ms/call`);
-    }
+    for (const line of commandTable(timer)) out(`    ${line}`);
 
     // ------------------------------------------------------------------------------------------------ 2. raw
     const rawCollection = mongo.db(recordDb).collection<LedgerEntryDoc>('raw_entries');

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { TOPICS } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type ProducerStats, type RunConsumerOptions } from '@metrivo/kafka';
 import { createLogger, ShutdownManager, startTelemetry, type Logger, periodic, runApp } from '@metrivo/observability';
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
 import type { AttributionSettings } from './domain';
 import { loadAttributionConfig, type AttributionConfig } from './env';
 import { createAttributionServer } from './http';
@@ -20,6 +20,10 @@ export interface AttributionOverrides {
   /** Called when the consumer crashed for good; default: shut down and exit 1 (a supervisor restarts us). */
   onFatalError?: (error: Error) => void;
   clock?: () => Date;
+  /** Extra MongoDB client options (benchmarks turn on command monitoring). */
+  mongoClientOptions?: MongoClientOptions;
+  /** Called with the MongoDB client before it connects (benchmarks attach command listeners). */
+  onMongoClient?: (client: MongoClient) => void;
 }
 
 export interface AttributionMetrics {
@@ -61,7 +65,8 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
   const closers: Array<{ name: string; run: () => Promise<void> }> = [];
   try {
     // ignoreUndefined: stored records must read back exactly as the domain wrote them (no undefined → null).
-    const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000, ignoreUndefined: true });
+    const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000, ignoreUndefined: true, ...overrides.mongoClientOptions });
+    overrides.onMongoClient?.(mongo);
     await mongo.connect();
     closers.push({ name: 'mongodb: close', run: () => mongo.close() });
     const db = mongo.db(config.MONGODB_DB);
