@@ -181,19 +181,19 @@ describe('command lines', () => {
     expect(mavenResolveArgs('/r/pom.xml', '/out')).toEqual(['-q', '-B', '-f', '/r/pom.xml', 'dependency:copy-dependencies', '-DoutputDirectory=/out']);
   });
 
-  it('runs FerretDB with the SQLite handler, loopback, telemetry off', () => {
+  it('runs FerretDB with the SQLite handler (commits without fsync), loopback, telemetry off', () => {
     const args = ferretdbArgs({ host: '127.0.0.1', port: 27017, dataDir: '/r/.local/ferretdb/data', stateDir: '/r/s' });
     expect(args).toEqual(
       expect.arrayContaining([
         '--handler=sqlite',
-        '--sqlite-url=file:/r/.local/ferretdb/data/',
+        '--sqlite-url=file:/r/.local/ferretdb/data/?_pragma=synchronous(normal)',
         '--listen-addr=127.0.0.1:27017',
         '--telemetry=disable',
         '--state-dir=/r/s',
         '--debug-addr=-',
       ]),
     );
-    expect(ferretdbArgs({ host: 'h', port: 1, dataDir: '/d/', stateDir: '/s' })).toContain('--sqlite-url=file:/d/');
+    expect(ferretdbArgs({ host: 'h', port: 1, dataDir: '/d/', stateDir: '/s' })).toContain('--sqlite-url=file:/d/?_pragma=synchronous(normal)');
   });
 
   it('runs mongod on loopback with the data dir', () => {
@@ -270,6 +270,23 @@ describe('applySourcePatch', () => {
     expect(loop).toBeGreaterThan(0);
     expect(patched.indexOf('groupIter := iterator.Values')).toBeGreaterThan(loop);
     expect(patched).not.toContain('defer groupIter.Close()');
+  });
+});
+
+describe('FerretDB _id pushdown patches', () => {
+  const byFile = new Map(FERRETDB_PATCHES.map((p) => [p.file, p]));
+  it('compares the _id index expression instead of a look-alike', () => {
+    const metadata = byFile.get('internal/backends/sqlite/metadata/metadata.go')!;
+    const patched = applySourcePatch(`\tDefaultColumn = backends.ReservedPrefix + "sjson"\n\t${metadata.find}\n`, metadata);
+    expect(patched).toContain(`IDColumn = DefaultColumn + "->'_id'"`);
+    expect(patched).not.toContain("'$._id'");
+  });
+  it('pushes down _id equality and _id $in of any filter', () => {
+    const collection = byFile.get('internal/backends/sqlite/collection.go')!;
+    const patched = applySourcePatch(`\tvar args []any\n\n${collection.find}\n\tq += prepareOrderByClause(params.Sort)\n`, collection);
+    expect(patched).toContain('if params.Filter != nil {');
+    expect(patched).not.toContain('params.Filter.Len() == 1');
+    expect(patched).toContain('WHERE %s IN (%s)');
   });
 });
 

@@ -142,4 +142,36 @@ describe('local infrastructure', () => {
       await client.close();
     }
   });
+
+  // The launcher's FerretDB patches push `_id` equality and `_id: {$in}` down to SQLite's index; the rest of
+  // the filter must still apply (on mongod these are plain MongoDB semantics).
+  it('mongodb driver: filters on _id plus other fields, $in by ids, compare-and-set by _id and version', async () => {
+    const client = new MongoClient(process.env.MONGODB_URI!, { serverSelectionTimeoutMS: 5000 });
+    await client.connect();
+    const db = client.db(`launcher_ids_${Date.now()}`);
+    try {
+      const col = db.collection<{ _id: string | number; v: number; tag?: string }>('docs');
+      await col.insertMany([
+        { _id: 'a', v: 1, tag: 'x' },
+        { _id: 'b', v: 1 },
+        { _id: 'c', v: 2, tag: 'x' },
+        { _id: 7, v: 1 },
+      ]);
+      expect(await col.find({ _id: 'a', v: 2 }).toArray()).toEqual([]);
+      expect(await col.find({ _id: 'a', $or: [{ tag: 'x' }, { v: 9 }] }).toArray()).toEqual([{ _id: 'a', v: 1, tag: 'x' }]);
+      expect((await col.find({ _id: { $in: ['c', 'a', 'zz'] } }).sort({ _id: 1 }).toArray()).map((d) => d._id)).toEqual(['a', 'c']);
+      expect((await col.find({ _id: { $in: ['b', 7] } }).toArray()).map((d) => d._id).sort()).toEqual([7, 'b'].sort());
+      expect((await col.find({ _id: { $in: ['a', 'b', 'c'] }, tag: 'x' }).sort({ _id: 1 }).toArray()).map((d) => d._id)).toEqual(['a', 'c']);
+      // Compare-and-set: the first replace wins, the second (stale version) matches nothing.
+      expect((await col.replaceOne({ _id: 'b', v: 1 }, { v: 2 })).matchedCount).toBe(1);
+      expect((await col.replaceOne({ _id: 'b', v: 1 }, { v: 3 })).matchedCount).toBe(0);
+      expect(await col.findOne({ _id: 'b' })).toEqual({ _id: 'b', v: 2 });
+      expect((await col.updateOne({ _id: 'zz', v: 1 }, { $set: { tag: 'new' } }, { upsert: true })).upsertedCount).toBe(1);
+      expect((await col.deleteMany({ _id: { $in: ['a', 'c'] }, v: 2 })).deletedCount).toBe(1);
+      expect((await col.find({}).toArray()).map((d) => d._id).sort()).toEqual([7, 'a', 'b', 'zz'].sort());
+    } finally {
+      await db.dropDatabase().catch(() => undefined);
+      await client.close();
+    }
+  });
 });

@@ -1,0 +1,132 @@
+import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+import { BULK_CHUNK, bulkWriteAllowingDuplicates } from './bulk';
+
+/**
+ * What a lookup key leads to. Each kind answers one question of the attribution stores by `_id` reads only:
+ *  - `visitor-sessions`:   website + visitor id  → session document ids
+ *  - `email-visitors`:     website + email hash  → visitor ids (identity documents are `{website}|{email}|{visitor}`)
+ *  - `visitor-emails`:     website + visitor id  → email hashes
+ *  - `fact-links`:         website + link key    → payment fact document ids
+ *  - `record-subscription`: website + subscription key → payment record document ids
+ *  - `record-upgrade`:     website + late-upgrade key  → payment record document ids
+ */
+export type LookupKind = 'visitor-sessions' | 'email-visitors' | 'visitor-emails' | 'fact-links' | 'record-subscription' | 'record-upgrade';
+
+const KIND_PREFIX: Record<LookupKind, string> = {
+  'visitor-sessions': 'vs',
+  'email-visitors': 'ev',
+  'visitor-emails': 've',
+  'fact-links': 'fl',
+  'record-subscription': 'rs',
+  'record-upgrade': 'ru',
+};
+
+/** `_id` = `{kind}|{websiteId}|{key}`; `ids` = what the key leads to (a set, kept by `$addToSet`). */
+export interface LookupKeyDocument {
+  _id: string;
+  ids: string[];
+}
+
+export interface LookupEntry {
+  kind: LookupKind;
+  websiteId: string;
+  key: string;
+  id: string;
+}
+
+export const LOOKUP_KEYS_COLLECTION = 'attribution_lookup_keys';
+/** Written once every existing document has its lookup keys (see `SessionStore`/`backfill` in index.ts). */
+export const LOOKUP_KEYS_READY_ID = '_ready';
+
+export const lookupDocumentId = (kind: LookupKind, websiteId: string, key: string): string => `${KIND_PREFIX[kind]}|${websiteId}|${key}`;
+
+/**
+ * Secondary keys of the attribution collections as documents read by `_id`.
+ *
+ * Why not secondary indexes on the collections themselves: FerretDB (the local MongoDB stand-in) only uses
+ * an index for `_id`; a query on any other field reads the whole collection (5 s per payment batch at 15 000
+ * sessions). With these documents every question a payment or a tracker batch asks is answered with `_id`
+ * reads, on MongoDB as on FerretDB, at the cost of one `$addToSet` upsert per new key/id pair.
+ *
+ * Entries are written BEFORE the documents they point to (a crash in between leaves an entry pointing at
+ * nothing, which readers skip), and readers re-check every loaded document against their question, so an
+ * entry that no longer applies (a record's subscription or upgrade keys moved on) is harmless. Entries are
+ * never removed: they point at documents that retention may have deleted, and the sets stay small (a
+ * visitor's sessions, a payment's link keys).
+ */
+export class LookupKeyStore {
+  readonly collection: Collection<LookupKeyDocument>;
+  /** Pairs this instance has written (insertion-ordered map used as an LRU), so re-sends cost no write. */
+  private readonly written = new Map<string, true>();
+
+  constructor(
+    db: Db,
+    private readonly cacheSize = 200_000,
+  ) {
+    this.collection = db.collection<LookupKeyDocument>(LOOKUP_KEYS_COLLECTION);
+  }
+
+  /** Adds the entries (idempotent; concurrent writers of the same key keep the union). */
+  async add(entries: readonly LookupEntry[]): Promise<void> {
+    const byDoc = new Map<string, Set<string>>();
+    for (const e of entries) {
+      const docId = lookupDocumentId(e.kind, e.websiteId, e.key);
+      if (this.written.has(`${docId}\u0000${e.id}`)) continue;
+      const ids = byDoc.get(docId) ?? new Set<string>();
+      ids.add(e.id);
+      byDoc.set(docId, ids);
+    }
+    if (byDoc.size === 0) return;
+    const ops = [...byDoc].map(
+      ([_id, ids]) => ({ updateOne: { filter: { _id }, update: { $addToSet: { ids: { $each: [...ids] } } }, upsert: true } }) as AnyBulkWriteOperation<LookupKeyDocument>,
+    );
+    // Two writers upserting the same new key at once: one insert loses with a duplicate key; the key
+    // exists now, so the same update applies to it on the second try.
+    let pending = ops;
+    for (let attempt = 0; pending.length > 0; attempt += 1) {
+      if (attempt === 3) throw new Error(`lookup keys: ${pending.length} upserts kept meeting concurrent inserts`);
+      const outcome = await bulkWriteAllowingDuplicates(this.collection, pending);
+      pending = outcome.duplicateIndexes.map((i) => pending[i]!);
+    }
+    for (const [docId, ids] of byDoc) for (const id of ids) this.remember(`${docId}\u0000${id}`);
+  }
+
+  /** What each key leads to (keys without a document are absent). */
+  async lookup(kind: LookupKind, websiteId: string, keys: readonly string[]): Promise<Map<string, string[]>> {
+    return (await this.lookupMany(kind, [{ websiteId, keys }])).get(websiteId) ?? new Map();
+  }
+
+  /** `lookup` for several websites with one read: websiteId → key → ids. */
+  async lookupMany(kind: LookupKind, requests: ReadonlyArray<{ websiteId: string; keys: readonly string[] }>): Promise<Map<string, Map<string, string[]>>> {
+    const wanted = new Map<string, { websiteId: string; key: string }>();
+    for (const r of requests) for (const key of r.keys) wanted.set(lookupDocumentId(kind, r.websiteId, key), { websiteId: r.websiteId, key });
+    const out = new Map<string, Map<string, string[]>>();
+    if (wanted.size === 0) return out;
+    const ids = [...wanted.keys()];
+    for (let start = 0; start < ids.length; start += BULK_CHUNK * 20) {
+      const docs = await this.collection.find({ _id: { $in: ids.slice(start, start + BULK_CHUNK * 20) } }).toArray();
+      for (const d of docs) {
+        const w = wanted.get(d._id);
+        if (!w) continue;
+        const site = out.get(w.websiteId) ?? new Map<string, string[]>();
+        site.set(w.key, d.ids);
+        out.set(w.websiteId, site);
+      }
+    }
+    return out;
+  }
+
+  async isReady(): Promise<boolean> {
+    return (await this.collection.findOne({ _id: LOOKUP_KEYS_READY_ID })) !== null;
+  }
+
+  async markReady(): Promise<void> {
+    await this.collection.updateOne({ _id: LOOKUP_KEYS_READY_ID }, { $set: { ids: [new Date().toISOString()] } }, { upsert: true });
+  }
+
+  private remember(pair: string): void {
+    if (this.cacheSize === 0) return;
+    this.written.set(pair, true);
+    if (this.written.size > this.cacheSize) this.written.delete(this.written.keys().next().value!);
+  }
+}
