@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import { factDocumentId, type StoredPaymentFact } from '../domain';
-import { bulkWriteAllowingDuplicates } from './bulk';
+import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
+import type { LookupKeyStore } from './lookup-keys';
 
 export type PaymentFactDocument = StoredPaymentFact & { _id: string };
 
@@ -18,7 +19,10 @@ function toFact(d: PaymentFactDocument): StoredPaymentFact {
 export class PaymentFactStore {
   readonly collection: Collection<PaymentFactDocument>;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    private readonly lookups: LookupKeyStore,
+  ) {
     this.collection = db.collection<PaymentFactDocument>(PAYMENT_FACTS_COLLECTION);
   }
 
@@ -29,6 +33,8 @@ export class PaymentFactStore {
   /** Returns how many facts were new. */
   async insertIfAbsent(facts: readonly StoredPaymentFact[]): Promise<number> {
     const byId = new Map(facts.map((f) => [factDocumentId(f), f]));
+    // Lookup keys first: a crash before the fact is stored leaves keys pointing at nothing (skipped).
+    await this.lookups.add([...byId].flatMap(([id, f]) => f.linkKeys.map((key) => ({ kind: 'fact-links' as const, websiteId: f.websiteId, key, id }))));
     const outcome = await bulkWriteAllowingDuplicates(
       this.collection,
       [...byId].map(([_id, fact]) => ({ insertOne: { document: { _id, ...fact } } })),
@@ -40,17 +46,16 @@ export class PaymentFactStore {
     return (await this.findByLinkKeysMany([{ websiteId, keys }])).get(websiteId) ?? [];
   }
 
-  /** Facts of several websites' link keys with one query, per website. */
+  /** Facts of several websites' link keys (lookup keys, then the facts by `_id`), per website. */
   async findByLinkKeysMany(requests: ReadonlyArray<{ websiteId: string; keys: readonly string[] }>): Promise<Map<string, StoredPaymentFact[]>> {
     const wanted = requests.filter((r) => r.keys.length > 0);
     const out = new Map<string, StoredPaymentFact[]>();
     if (wanted.length === 0) return out;
-    // One flat condition (cheaper to evaluate than an $or per website); each website keeps its own keys' facts.
+    const linked = await this.lookups.lookupMany('fact-links', wanted);
+    const ids = [...linked.values()].flatMap((byKey) => [...byKey.values()].flat());
     const keysOf = new Map(wanted.map((r) => [r.websiteId, new Set(r.keys)]));
-    const docs = await this.collection
-      .find({ websiteId: { $in: wanted.map((r) => r.websiteId) }, linkKeys: { $in: [...new Set(wanted.flatMap((r) => r.keys))] } })
-      .toArray();
-    for (const d of docs) {
+    for (const d of await findByIds(this.collection, ids)) {
+      // Re-checked: a fact is only ever linked under its own website's keys.
       const keys = keysOf.get(d.websiteId);
       if (!keys || !d.linkKeys.some((k) => keys.has(k))) continue;
       out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toFact(d)]);

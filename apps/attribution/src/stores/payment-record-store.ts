@@ -1,7 +1,8 @@
 import type { PaymentState } from '@metrivo/contracts';
-import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { recordDocumentId, type PaymentLoadRequest, type PaymentRecord, type RecordWrite } from '../domain';
-import { anyOf, bulkWriteAllowingDuplicates, findByIds } from './bulk';
+import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
+import type { LookupKeyStore } from './lookup-keys';
 
 export type PaymentRecordDocument = PaymentRecord & { _id: string };
 
@@ -35,7 +36,10 @@ export interface RecordWriteOutcome {
 export class PaymentRecordStore {
   readonly collection: Collection<PaymentRecordDocument>;
   readonly published: Collection<PublishedRevisionDocument>;
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    private readonly lookups: LookupKeyStore,
+  ) {
     this.collection = db.collection<PaymentRecordDocument>(PAYMENT_RECORDS_COLLECTION);
     this.published = db.collection<PublishedRevisionDocument>(PUBLISHED_REVISIONS_COLLECTION);
   }
@@ -57,24 +61,21 @@ export class PaymentRecordStore {
     return (await this.findForLoadMany([request])).get(request.websiteId) ?? [];
   }
 
-  /** Load rounds of several websites with one query, per website. */
+  /**
+   * Load rounds of several websites, per website: records by `_id` (website + payment key), and the
+   * members of the asked subscriptions through their lookup keys (re-checked on the loaded records).
+   */
   async findForLoadMany(requests: readonly PaymentLoadRequest[]): Promise<Map<string, PaymentRecord[]>> {
-    // Two flat conditions (cheaper to evaluate than an $or per website); each website keeps what it asked for.
-    const byKey = requests.filter((r) => r.keys.length > 0);
     const bySub = requests.filter((r) => r.subscriptionKeys.length > 0);
-    const clauses: Filter<PaymentRecordDocument>[] = [];
-    if (byKey.length > 0) clauses.push({ websiteId: { $in: byKey.map((r) => r.websiteId) }, paymentKey: { $in: [...new Set(byKey.flatMap((r) => r.keys))] } });
-    if (bySub.length > 0) {
-      clauses.push({
-        websiteId: { $in: bySub.map((r) => r.websiteId) },
-        'state.subscriptionKey': { $in: [...new Set(bySub.flatMap((r) => r.subscriptionKeys))] },
-        'state.status': { $ne: 'merged' },
-      });
-    }
-    if (clauses.length === 0) return new Map();
-    const keysOf = new Map(byKey.map((r) => [r.websiteId, new Set(r.keys)]));
+    const members = await this.lookups.lookupMany('record-subscription', bySub.map((r) => ({ websiteId: r.websiteId, keys: r.subscriptionKeys })));
+    const ids = new Set([
+      ...requests.flatMap((r) => r.keys.map((paymentKey) => recordDocumentId({ websiteId: r.websiteId, paymentKey }))),
+      ...[...members.values()].flatMap((byKey) => [...byKey.values()].flat()),
+    ]);
+    if (ids.size === 0) return new Map();
+    const keysOf = new Map(requests.map((r) => [r.websiteId, new Set(r.keys)]));
     const subsOf = new Map(bySub.map((r) => [r.websiteId, new Set(r.subscriptionKeys)]));
-    const docs = (await this.collection.find(anyOf(clauses)).toArray()).filter(
+    const docs = (await findByIds(this.collection, [...ids])).filter(
       (d) =>
         keysOf.get(d.websiteId)?.has(d.paymentKey) ||
         (d.state.status !== 'merged' && d.state.subscriptionKey !== null && subsOf.get(d.websiteId)?.has(d.state.subscriptionKey)),
@@ -101,19 +102,27 @@ export class PaymentRecordStore {
   async findUpgradeCandidates(keysByWebsite: ReadonlyMap<string, readonly string[]>, now: string): Promise<Map<string, PaymentRecord[]>> {
     const wanted = [...keysByWebsite].filter(([, keys]) => keys.length > 0);
     if (wanted.length === 0) return new Map();
-    const allKeys = [...new Set(wanted.flatMap(([, keys]) => keys))];
-    const docs = await this.collection
-      .find({ websiteId: { $in: wanted.map(([w]) => w) }, 'upgrade.keys': { $in: allKeys }, 'upgrade.until': { $gte: now } })
-      .toArray();
+    const found = await this.lookups.lookupMany('record-upgrade', wanted.map(([websiteId, keys]) => ({ websiteId, keys })));
+    const ids = [...new Set([...found.values()].flatMap((byKey) => [...byKey.values()].flat()))];
     const keySets = new Map(wanted.map(([w, keys]) => [w, new Set(keys)]));
-    // Another website's key may have matched: keep each website's own.
-    const own = docs.filter((d) => d.upgrade?.keys.some((k) => keySets.get(d.websiteId)?.has(k)));
+    // A lookup key outlives the record's upgrade window and keys: keep what still applies now.
+    const own = (await findByIds(this.collection, ids)).filter((d) => d.upgrade !== null && d.upgrade.until >= now && d.upgrade.keys.some((k) => keySets.get(d.websiteId)?.has(k)));
     return byWebsite(await this.resolved(own));
   }
 
   /** Compare-and-set writes: insert when no version is expected, else replace only at the expected version. */
   async write(writes: readonly RecordWrite[]): Promise<RecordWriteOutcome> {
     if (writes.length === 0) return { conflicts: 0, written: 0 };
+    // Lookup keys first (a crash before the record write leaves keys that readers re-check and skip).
+    await this.lookups.add(
+      writes.flatMap(({ record }) => {
+        const id = recordDocumentId(record);
+        return [
+          ...(record.state.subscriptionKey === null ? [] : [{ kind: 'record-subscription' as const, websiteId: record.websiteId, key: record.state.subscriptionKey, id }]),
+          ...(record.upgrade?.keys ?? []).map((key) => ({ kind: 'record-upgrade' as const, websiteId: record.websiteId, key, id })),
+        ];
+      }),
+    );
     const ops: AnyBulkWriteOperation<PaymentRecordDocument>[] = writes.map((w) => {
       const doc: PaymentRecordDocument = { _id: recordDocumentId(w.record), ...w.record };
       return w.expectedVersion === null

@@ -4,7 +4,8 @@ import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
 import { createSessionView, type EmailIdentity, type SessionView } from '../domain';
 import type { SessionLookups } from '../domain';
 import { stableStringify } from '../domain/util';
-import { anyOf, bulkWriteAllowingDuplicates, findByIds } from './bulk';
+import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
+import type { LookupKeyStore } from './lookup-keys';
 
 /**
  * The latest version of one tracker session. `_id` = `{websiteId}|{sessionId}`. The Date fields exist for
@@ -104,7 +105,11 @@ export class SessionStore {
   private readonly stored = new Map<string, StoredVersion>();
   private readonly cacheSize: number;
 
-  constructor(db: Db, options: SessionStoreOptions = {}) {
+  constructor(
+    db: Db,
+    private readonly lookups: LookupKeyStore,
+    options: SessionStoreOptions = {},
+  ) {
     this.cacheSize = options.cacheSize ?? 100_000;
     this.lastSeenResolutionMs = options.lastSeenResolutionMs ?? 0;
     this.sessions = db.collection<SessionDocument>(SESSIONS_COLLECTION);
@@ -164,6 +169,8 @@ export class SessionStore {
           (stored.lastSeenAtDate < lastSeenAtDate || (stored.lastSeenAtDate.getTime() === r.lastSeenMs && stored.rank < r.rank)));
       return { doc, storedLoses, loses };
     });
+    // Lookup keys first: a crash before the session is stored leaves a key pointing at nothing (skipped).
+    await this.lookups.add(writes.map(({ doc }) => ({ kind: 'visitor-sessions', websiteId: doc.websiteId, key: doc.visitorId, id: doc._id })));
     const { written, kept } = await this.storeWinners(this.sessions, writes);
     for (const [id, doc] of kept) this.remember(id, doc ? { lastSeenMs: doc.lastSeenAtDate.getTime(), rank: doc.rank, contentHash: doc.contentHash } : null);
     return written;
@@ -193,6 +200,12 @@ export class SessionStore {
         stored.atDate > atDate || (stored.atDate.getTime() === atDate.getTime() && i.learnedFrom === 'identify' && stored.learnedFrom === 'payment');
       return { doc, storedLoses: { $or: replaceable } as Filter<IdentityDocument>, loses };
     });
+    await this.lookups.add(
+      [...earliest.values()].flatMap((i) => [
+        { kind: 'email-visitors' as const, websiteId: i.websiteId, key: i.emailHash, id: i.visitorId },
+        { kind: 'visitor-emails' as const, websiteId: i.websiteId, key: i.visitorId, id: i.emailHash },
+      ]),
+    );
     return (await this.storeWinners(this.identities, writes)).written;
   }
 
@@ -234,11 +247,15 @@ export class SessionStore {
 
   /** Identities of these visitors, per website (for the late-upgrade index keys of new sessions). */
   async identitiesOfVisitors(visitorsByWebsite: ReadonlyMap<string, readonly string[]>): Promise<Map<string, EmailIdentity[]>> {
-    const clauses = [...visitorsByWebsite].filter(([, v]) => v.length > 0).map(([websiteId, visitorIds]) => ({ websiteId, visitorId: { $in: [...visitorIds] } }));
+    const emails = await this.lookups.lookupMany(
+      'visitor-emails',
+      [...visitorsByWebsite].map(([websiteId, visitorIds]) => ({ websiteId, keys: visitorIds })),
+    );
+    const ids = [...emails].flatMap(([websiteId, byVisitor]) =>
+      [...byVisitor].flatMap(([visitorId, emailHashes]) => emailHashes.map((emailHash) => identityDocumentId({ websiteId, emailHash, visitorId }))),
+    );
     const out = new Map<string, EmailIdentity[]>();
-    if (clauses.length === 0) return out;
-    const docs = await this.identities.find(anyOf(clauses)).toArray();
-    for (const d of docs) out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toIdentity(d)]);
+    for (const d of await findByIds(this.identities, ids)) out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toIdentity(d)]);
     return out;
   }
 
@@ -252,15 +269,21 @@ export class SessionStore {
   }
 
   /**
-   * `loadView` for several websites with one query per kind (not per website): on FerretDB every query
-   * but an `_id` lookup scans its collection, so a batch of many websites costs the same few scans.
+   * `loadView` for several websites with a few reads by `_id` (lookup keys, then the documents they name):
+   * no query on any other field, which FerretDB would answer by reading the whole collection.
    */
   async loadViews(requests: ReadonlyMap<string, SessionLookups>): Promise<Map<string, SessionView>> {
     const all = [...requests];
-    const emailClauses = all.filter(([, l]) => l.emailHashes.length > 0).map(([websiteId, l]) => ({ websiteId, emailHash: { $in: l.emailHashes } }));
+    const emailVisitors = await this.lookups.lookupMany(
+      'email-visitors',
+      all.map(([websiteId, l]) => ({ websiteId, keys: l.emailHashes })),
+    );
+    const identityIds = [...emailVisitors].flatMap(([websiteId, byEmail]) =>
+      [...byEmail].flatMap(([emailHash, visitorIds]) => visitorIds.map((visitorId) => identityDocumentId({ websiteId, emailHash, visitorId }))),
+    );
     const [named, identityDocs] = await Promise.all([
       findByIds(this.sessions, all.flatMap(([websiteId, l]) => l.sessionIds.map((s) => sessionDocumentId(websiteId, s)))),
-      emailClauses.length === 0 ? Promise.resolve([]) : this.identities.find(anyOf(emailClauses)).toArray(),
+      findByIds(this.identities, identityIds),
     ]);
     const loaded = new Map<string, Map<string, SessionDocument>>(all.map(([w]) => [w, new Map()]));
     for (const d of named) loaded.get(d.websiteId)?.set(d._id, d);
@@ -271,26 +294,35 @@ export class SessionStore {
       for (const d of identityDocs) if (d.websiteId === websiteId) ids.add(d.visitorId);
       visitors.set(websiteId, [...ids]);
     }
-    const recentClauses = all
-      .filter(([w, l]) => l.since !== null && visitors.get(w)!.length > 0)
-      .map(([websiteId, l]) => ({ websiteId, visitorId: { $in: visitors.get(websiteId)! }, startedAtDate: { $gte: new Date(l.since!) } }));
-    if (recentClauses.length > 0) {
-      for (const d of await this.sessions.find(anyOf(recentClauses)).toArray()) loaded.get(d.websiteId)?.set(d._id, d);
+    // Every stored session of the visitors involved (retention bounds them), then the same selection the
+    // domain expects: those started since `since`, and the latest one of a visitor none of whose loaded
+    // sessions is recent (so they still count as known).
+    const visitorSessions = await this.lookups.lookupMany(
+      'visitor-sessions',
+      [...visitors].map(([websiteId, visitorIds]) => ({ websiteId, keys: visitorIds })),
+    );
+    const sessionIds = [...visitorSessions].flatMap(([websiteId, byVisitor]) => [...byVisitor.values()].flat().filter((id) => !loaded.get(websiteId)?.has(id)));
+    const visitorSets = new Map([...visitors].map(([w, ids]) => [w, new Set(ids)]));
+    const candidates = new Map<string, SessionDocument[]>();
+    for (const d of await findByIds(this.sessions, sessionIds)) {
+      if (!visitorSets.get(d.websiteId)?.has(d.visitorId)) continue;
+      candidates.set(d.websiteId, [...(candidates.get(d.websiteId) ?? []), d]);
     }
-    // Visitors none of whose loaded sessions is recent: their latest session, so they still count as known.
-    const unseenClauses = all.flatMap(([websiteId]) => {
-      const seen = new Set([...loaded.get(websiteId)!.values()].map((d) => d.visitorId));
-      const unseen = visitors.get(websiteId)!.filter((v) => !seen.has(v));
-      return unseen.length === 0 ? [] : [{ websiteId, visitorId: { $in: unseen } }];
-    });
-    if (unseenClauses.length > 0) {
-      const latest = new Map<string, SessionDocument>();
-      for (const d of await this.sessions.find(anyOf(unseenClauses)).toArray()) {
-        const key = `${d.websiteId}|${d.visitorId}`;
-        const cur = latest.get(key);
-        if (!cur || d.startedAtDate > cur.startedAtDate) latest.set(key, d);
+    for (const [websiteId, l] of all) {
+      const site = loaded.get(websiteId)!;
+      const docs = candidates.get(websiteId) ?? [];
+      if (l.since !== null) {
+        const since = new Date(l.since);
+        for (const d of docs) if (d.startedAtDate >= since) site.set(d._id, d);
       }
-      for (const d of latest.values()) loaded.get(d.websiteId)?.set(d._id, d);
+      const seen = new Set([...site.values()].map((d) => d.visitorId));
+      const latest = new Map<string, SessionDocument>();
+      for (const d of docs) {
+        if (seen.has(d.visitorId)) continue;
+        const cur = latest.get(d.visitorId);
+        if (!cur || d.startedAtDate > cur.startedAtDate) latest.set(d.visitorId, d);
+      }
+      for (const d of latest.values()) site.set(d._id, d);
     }
     return new Map(
       all.map(([websiteId]) => [

@@ -5,7 +5,7 @@ import { emailHashOf, payment, session } from '../domain/test-support/builders';
 import { createReferenceEdge } from '../domain/test-support/reference-edge';
 import { AttributionProcessor, type StatePublisher } from '../processor';
 import { dropDatabase, mongodbUri, uniqueId } from '../test-support/int-helpers';
-import { createStores, ensureIndexes, findByIds, POINT_READ_MAX, SessionStore, type AttributionStores } from '.';
+import { backfillLookupKeys, createStores, ensureIndexes, findByIds, LookupKeyStore, lookupDocumentId, POINT_READ_MAX, SessionStore, type AttributionStores } from '.';
 
 const dbName = uniqueId('test_attribution_stores');
 let client: MongoClient;
@@ -56,7 +56,7 @@ describe('SessionStore', () => {
     const b = session({ ...at, landingPage: '/signup' });
     const kept: string[] = [];
     for (const order of [[a, b], [b, a]]) {
-      const store = new SessionStore(db); // a fresh instance per run: nothing remembered
+      const store = new SessionStore(db, new LookupKeyStore(db)); // a fresh instance per run: nothing remembered
       for (const version of order) await store.storeSessions([version]);
       const doc = await store.sessions.findOne({ websiteId: w });
       kept.push(doc!.session.landingPage!);
@@ -77,7 +77,7 @@ describe('SessionStore', () => {
   });
 
   it('with a lastSeen resolution, skips re-sends that only moved lastSeenAt a little, but never misses a content change', async () => {
-    const coarse = new SessionStore(db, { lastSeenResolutionMs: 60 * 60_000 });
+    const coarse = new SessionStore(db, new LookupKeyStore(db), { lastSeenResolutionMs: 60 * 60_000 });
     const w = uniqueId('w');
     const at = (lastSeenAt: string, landingPage = '/a') => session({ websiteId: w, sessionId: 's1', visitorId: 'v1', startedAt: '2026-11-29T10:00:00Z', lastSeenAt, landingPage });
     const stored = async () => (await coarse.sessions.findOne({ websiteId: w }))!.session;
@@ -208,6 +208,73 @@ describe('PaymentRecordStore', () => {
     expect(found.get(w)!.map((r) => r.paymentKey)).toEqual(['stripe:pi_9']);
     const late = await stores.records.findUpgradeCandidates(new Map([[w, ['s:s9']]]), '2027-06-01T00:00:00.000Z');
     expect(late.size).toBe(0); // past the horizon
+  });
+});
+
+describe('LookupKeyStore and the backfill', () => {
+  it('keeps the union when two writers add ids under the same new key at once', async () => {
+    const w = uniqueId('w');
+    for (let i = 0; i < 5; i += 1) {
+      const a = new LookupKeyStore(db);
+      const b = new LookupKeyStore(db);
+      await Promise.all([
+        a.add([{ kind: 'visitor-sessions', websiteId: w, key: `v${i}`, id: 's_a' }]),
+        b.add([{ kind: 'visitor-sessions', websiteId: w, key: `v${i}`, id: 's_b' }, { kind: 'visitor-sessions', websiteId: w, key: `v${i}`, id: 's_a' }]),
+      ]);
+      const found = await a.lookup('visitor-sessions', w, [`v${i}`, 'nobody']);
+      expect(found.get(`v${i}`)!.sort()).toEqual(['s_a', 's_b']);
+      expect(found.has('nobody')).toBe(false);
+    }
+  });
+
+  it('a database written without lookup keys gets them at start (backfill), and every load answers as before', async () => {
+    const fresh = client.db(uniqueId('test_attribution_backfill'));
+    try {
+      const old = createStores(fresh);
+      await ensureIndexes(old);
+      const w = uniqueId('w');
+      await old.sessions.storeSessions([
+        session({ websiteId: w, sessionId: 's1', visitorId: 'v1', startedAt: '2026-11-28T10:00:00Z' }),
+        session({ websiteId: w, sessionId: 's2', visitorId: 'v1', startedAt: '2026-11-27T10:00:00Z' }),
+      ]);
+      await old.sessions.storeIdentities([{ websiteId: w, emailHash: emailHashOf('ann'), visitorId: 'v1', at: '2026-11-28T10:01:00Z', learnedFrom: 'identify' }]);
+      const records = recordsFor(w, [
+        { evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 900, refs: { invoice: 'in_1', subscription: 'sub_1' }, signals: { sessionId: 's9' } },
+      ]);
+      await old.records.write(records.map((record) => ({ record, expectedVersion: null })));
+      await old.facts.insertIfAbsent([toStoredPaymentFact(payment({ websiteId: w, evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 900, refs: { invoice: 'in_1', subscription: 'sub_1' } }))]);
+      // As if these documents had been written before lookup keys existed:
+      await old.lookups.collection.deleteMany({});
+
+      const restarted = createStores(fresh);
+      expect(await restarted.lookups.isReady()).toBe(false);
+      await ensureIndexes(restarted);
+      expect(await restarted.lookups.isReady()).toBe(true);
+      const view = await restarted.sessions.loadView(w, { sessionIds: [], visitorIds: [], emailHashes: [emailHashOf('ann')], since: '2026-11-01T00:00:00.000Z' });
+      expect(view.visitorsForEmail(emailHashOf('ann')).map((i) => i.visitorId)).toEqual(['v1']);
+      expect(view.visitorSessionsBetween('v1', '2026-01-01T00:00:00Z', '2026-12-31T00:00:00Z').map((x) => x.sessionId).sort()).toEqual(['s1', 's2']);
+      expect((await restarted.sessions.identitiesOfVisitors(new Map([[w, ['v1']]]))).get(w)?.map((i) => i.emailHash)).toEqual([emailHashOf('ann')]);
+      expect((await restarted.records.findForLoad({ websiteId: w, keys: [], subscriptionKeys: ['stripe:sub_1'] })).map((r) => r.paymentKey)).toEqual(['stripe:in_1']);
+      expect((await restarted.records.findUpgradeCandidates(new Map([[w, ['s:s9']]]), '2026-11-29T12:00:00.000Z')).get(w)?.map((r) => r.paymentKey)).toEqual(['stripe:in_1']);
+      expect((await restarted.facts.findByLinkKeys(w, ['stripe:in_1'])).map((f) => f.event.source.eventId)).toEqual(['evt_1']);
+      // Idempotent: running it again reads every document and changes no lookup key.
+      const before = await restarted.lookups.collection.find({}).sort({ _id: 1 }).toArray();
+      const stored = (await Promise.all([old.sessions.sessions, old.sessions.identities, old.facts.collection, old.records.collection].map((c) => c.countDocuments({})))).reduce((a, b) => a + b, 0);
+      expect(await backfillLookupKeys(createStores(fresh))).toEqual({ documents: stored });
+      expect(await restarted.lookups.collection.find({}).sort({ _id: 1 }).toArray()).toEqual(before);
+    } finally {
+      await fresh.dropDatabase();
+    }
+  });
+
+  it('a lookup key that no longer applies (the record moved on) is skipped by the reader', async () => {
+    const w = uniqueId('w');
+    const [record] = recordsFor(w, [{ evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 900, refs: { paymentIntent: 'pi_1' }, signals: { sessionId: 's1' } }]);
+    await stores.records.write([{ record: record!, expectedVersion: null }]);
+    expect((await stores.records.findUpgradeCandidates(new Map([[w, ['s:s1']]]), '2026-11-29T12:00:00.000Z')).get(w)).toHaveLength(1);
+    await stores.records.write([{ record: { ...record!, upgrade: null, version: record!.version + 1 }, expectedVersion: record!.version }]);
+    expect(await stores.lookups.collection.findOne({ _id: lookupDocumentId('record-upgrade', w, 's:s1') })).not.toBeNull();
+    expect((await stores.records.findUpgradeCandidates(new Map([[w, ['s:s1']]]), '2026-11-29T12:00:00.000Z')).size).toBe(0);
   });
 });
 
