@@ -434,14 +434,16 @@ async function main(): Promise<void> {
 
     await setGroupOffsets(kafka, groupId, SESSIONS, sessionsBefore);
     await startGroupAtEnd(kafka, groupId, [PAYMENTS]);
-    instance = await Instance.start(instanceEnv);
-    const cpuPids = { attribution: instance.child.pid, kafka: infraPids.kafka, mongodb: infraPids.mongo };
-    const cpu1 = cpuSnapshot(cpuPids);
-    const sessionsDone = await instance.waitFor((m) => m.consumer.recordsProcessed >= trackerRecords, 'the tracker events');
-    const sessionCores = coresUsed(cpu1, cpuSnapshot(cpuPids));
-    const sessionMs = sessionsDone.at - instance.joinedAt;
+    /** Starts an instance (its group's offsets set beforehand) and times it from joining to `records` processed. */
+    const drain = async (records: number, what: string) => {
+      instance = await Instance.start(instanceEnv);
+      const pids = { attribution: instance.child.pid, kafka: infraPids.kafka, mongodb: infraPids.mongo };
+      const before = cpuSnapshot(pids);
+      const done = await instance.waitFor((m) => m.consumer.recordsProcessed >= records, what);
+      return { ms: done.at - instance.joinedAt, processor: done.metrics.processor, cores: coresUsed(before, cpuSnapshot(pids)) };
+    };
+    const { ms: sessionMs, processor: p, cores: sessionCores } = await drain(trackerRecords, 'the tracker events');
     const sessionsPerSecond = trackerRecords / (sessionMs / 1000);
-    const p = sessionsDone.metrics.processor;
     out(`attribution bench on ${infra.mongodbUri.includes('27017') ? 'the local MongoDB server' : infra.mongodbUri} (FerretDB unless mongod is on PATH), one instance, default settings`);
     out();
     out(`1. tracker events (${fmt(trackerRecords)}: ${fmt(p.sessionEvents)} session, ${fmt(p.identifyEvents)} identify):`);
@@ -451,7 +453,7 @@ async function main(): Promise<void> {
     out(`   CPU (cores) while attribution ingested: ${formatCores(sessionCores)}`);
 
     out('   MongoDB time by command and collection (wall ms summed over commands, incl. start-up):');
-    for (const line of (await instance.stop()).mongoCommands.slice(0, 8)) out(`     ${line}`);
+    for (const line of (await instance!.stop()).mongoCommands.slice(0, 8)) out(`     ${line}`);
     instance = undefined;
 
     // --------------------------------------------------------------------------- 2. payments joined
@@ -468,20 +470,14 @@ async function main(): Promise<void> {
     log(`produced ${fmt(settings.payments)} payments as ${fmt(paymentEvents.length)} normalized events (${fmt(paymentRecords)} records)`);
     const rawPayments = await rawConsumeRate(kafka, PAYMENTS, paymentsBefore, paymentsAfter, runId);
 
-    instance = await Instance.start(instanceEnv);
-    const cpuPids2 = { attribution: instance.child.pid, kafka: infraPids.kafka, mongodb: infraPids.mongo };
-    const cpu2 = cpuSnapshot(cpuPids2);
-    const paymentsDone = await instance.waitFor((m) => m.consumer.recordsProcessed >= paymentRecords, 'the payment events');
-    const paymentCores = coresUsed(cpu2, cpuSnapshot(cpuPids2));
-    const paymentMs = paymentsDone.at - instance.joinedAt;
-    const pp = paymentsDone.metrics.processor;
+    const { ms: paymentMs, processor: pp, cores: paymentCores } = await drain(paymentRecords, 'the payment events');
     out();
     out(`2. payments joined (${fmt(settings.payments)} one-time Checkout payments, ${fmt(paymentRecords)} events, drained from a backlog):`);
     out(`   raw consumer (does nothing): ${fmt(rawPayments.perSecond)} events/s`);
     out(`   attribution: ${fmt(settings.payments / (paymentMs / 1000), 1)} payments/s = ${fmt(paymentRecords / (paymentMs / 1000))} events/s (${fmt(paymentMs)} ms); ${fmt(pp.statesPublished)} states published; ratio to raw ${fmt(paymentRecords / (paymentMs / 1000) / rawPayments.perSecond, 3)}`);
     out(`   CPU (cores): ${formatCores(paymentCores)}`);
     out('   MongoDB time by command and collection:');
-    for (const line of (await instance.stop()).mongoCommands.slice(0, 8)) out(`     ${line}`);
+    for (const line of (await instance!.stop()).mongoCommands.slice(0, 8)) out(`     ${line}`);
     instance = undefined;
 
     // ------------------------------------------------------------------------------------ 3. end to end
