@@ -23,6 +23,8 @@ const isJson = (req: Request) => /^application\/([\w.+-]+\+)?json\b/i.test(req.g
 export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Answers are small JSON acknowledgements that nobody caches: skip hashing every body for an ETag.
+  app.set('etag', false);
   app.set('trust proxy', true);
 
   app.get('/healthz', healthzHandler());
