@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     admin: { type: 'string', default: process.env.METRIVO_ADMIN_URL ?? 'http://127.0.0.1:8084' },
     gateway: { type: 'string', default: process.env.METRIVO_GATEWAY_URL ?? 'http://127.0.0.1:8081' },
     ledger: { type: 'string', default: process.env.METRIVO_LEDGER_URL ?? 'http://127.0.0.1:8083' },
+    attribution: { type: 'string', default: process.env.METRIVO_ATTRIBUTION_URL ?? 'http://127.0.0.1:8082' },
     'api-version': { type: 'string', default: '2026-10-28.endive' },
   },
 });
@@ -99,9 +100,25 @@ async function main(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  console.log(confidence ? `✔ ledger: ${paymentKey} attributed with ${confidence}` : `… ${paymentKey} not in the ledger after 30 s: check the attribution and ledger logs`);
+  if (confidence) console.log(`✔ ledger: ${paymentKey} attributed with ${confidence}`);
+  else console.log(`… ${paymentKey} not in the ledger after 30 s${await backlogHint()}`);
   console.log(`\nOpen ${args.admin}/websites/${encodeURIComponent(websiteId)}/test-connection`);
   console.log('(log in with a staff account: npm run staff -w @metrivo/admin -- create --email you@example.com --name You)');
+}
+
+/** Why the payment may be late: records left on the shared dev topics by benchmarks and tests (attribution's lag). */
+async function backlogHint(): Promise<string> {
+  try {
+    const res = await fetch(`${args.attribution}/metrics`);
+    const lag = ((await res.json()) as { consumer?: { lagTotal?: number } }).consumer?.lagTotal ?? 0;
+    if (lag > 1000) {
+      return `: attribution is still ${lag.toLocaleString('en-US')} records behind on the dev topics (left there by benchmarks or tests). ` +
+        'Wait, or stop npm start, run `npm run dev:skip-backlog`, start again and re-run the demo.';
+    }
+  } catch {
+    // attribution not reachable: the generic advice below
+  }
+  return ': check the attribution and ledger logs';
 }
 
 main().catch((err: unknown) => {

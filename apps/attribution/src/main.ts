@@ -73,7 +73,8 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
     const ferretDb = await isFerretDb(db);
     const lastSeenResolutionMs = config.SESSION_LAST_SEEN_RESOLUTION_MS ?? (ferretDb ? 3_600_000 : 0);
     const stores = createStores(db, { sessions: { lastSeenResolutionMs } });
-    await ensureIndexes(stores);
+    const { lookupKeysBackfilled } = await ensureIndexes(stores);
+    if (lookupKeysBackfilled) logger.info(lookupKeysBackfilled, 'lookup keys written for the stored documents (once per database)');
 
     const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'metrivo-attribution', logger });
     await provisionTopics(kafka, { logger });

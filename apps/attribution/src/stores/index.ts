@@ -35,12 +35,14 @@ export async function isFerretDb(db: Db): Promise<boolean> {
   return typeof info.ferretdbVersion === 'string';
 }
 
-export async function ensureIndexes(stores: AttributionStores): Promise<void> {
+/** Indexes, and the lookup keys of documents written before lookup keys existed (returned when it ran). */
+export async function ensureIndexes(stores: AttributionStores): Promise<{ lookupKeysBackfilled: { documents: number; ms: number } | null }> {
   await Promise.all([stores.sessions.ensureIndexes(), stores.facts.ensureIndexes(), stores.records.ensureIndexes()]);
-  if (!(await stores.lookups.isReady())) {
-    await backfillLookupKeys(stores);
-    await stores.lookups.markReady();
-  }
+  if (await stores.lookups.isReady()) return { lookupKeysBackfilled: null };
+  const started = Date.now();
+  const { documents } = await backfillLookupKeys(stores);
+  await stores.lookups.markReady();
+  return { lookupKeysBackfilled: { documents, ms: Date.now() - started } };
 }
 
 /**

@@ -1,0 +1,72 @@
+// `npm run dev:skip-backlog` (with `npm start` stopped): moves the local apps' consumer groups to the end
+// of their input topics, so that `npm start` and `npm run demo` do not first work through records that
+// benchmarks and tests left on the shared dev topics. Development only: in production the backlog is data.
+//
+//   npm run dev:skip-backlog                 # metrivo-attribution and metrivo-ledger (the defaults of npm start)
+//   npm run dev:skip-backlog -- --group g    # another group (repeatable); its topics are the app's
+import { parseArgs } from 'node:util';
+import { TOPICS } from '@metrivo/contracts';
+import { createKafka, fetchPartitionOffsets } from '@metrivo/kafka';
+import { logLevel } from 'kafkajs';
+
+const APP_TOPICS: Record<string, string[]> = {
+  'metrivo-attribution': [TOPICS.payments.name, TOPICS.visitorSessions.name],
+  'metrivo-ledger': [TOPICS.revenueAttributed.name],
+};
+
+const { values: args } = parseArgs({
+  options: {
+    group: { type: 'string', multiple: true },
+    topic: { type: 'string', multiple: true },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (args.help) {
+  process.stdout.write(
+    [
+      'usage: npm run dev:skip-backlog -- [--group <id> ...] [--topic <name> ...]',
+      '  --group  consumer group to move (default: metrivo-attribution and metrivo-ledger)',
+      '  --topic  topics of a --group not listed above (default: the topics of the app whose group it is)',
+      'Stop `npm start` first: Kafka refuses to move the offsets of a group that has members.',
+      'env: KAFKA_BROKERS (default 127.0.0.1:9092)',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+
+async function main(): Promise<void> {
+  const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', clientId: 'metrivo-skip-backlog', logLevel: logLevel.NOTHING });
+  const groups = args.group ?? Object.keys(APP_TOPICS);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const groupId of groups) {
+      const topics = args.topic ?? APP_TOPICS[groupId];
+      if (!topics) throw new Error(`no topics known for group "${groupId}": name them with --topic`);
+      const [description] = (await admin.describeGroups([groupId])).groups;
+      if (description && description.members.length > 0) {
+        throw new Error(`group "${groupId}" has ${description.members.length} running member(s): stop npm start first`);
+      }
+      const behind = await admin.fetchOffsets({ groupId, topics });
+      for (const topic of topics) {
+        const ends = await fetchPartitionOffsets(kafka, topic);
+        const committed = new Map((behind.find((t) => t.topic === topic)?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+        const skipped = ends.reduce((n, p) => {
+          const at = committed.get(p.partition) ?? -1n;
+          return n + (at < 0n ? BigInt(p.high) - BigInt(p.low) : BigInt(p.high) - at);
+        }, 0n);
+        await admin.setOffsets({ groupId, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+        console.log(`✔ ${groupId} on ${topic}: moved to the end, ${skipped.toLocaleString('en-US')} records skipped`);
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`✖ ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
