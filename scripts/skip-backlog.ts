@@ -6,7 +6,7 @@
 //   npm run dev:skip-backlog -- --group g    # another group (repeatable); its topics are the app's
 import { parseArgs } from 'node:util';
 import { TOPICS } from '@metrivo/contracts';
-import { createKafka, fetchPartitionOffsets } from '@metrivo/kafka';
+import { commitGroupOffsets, createKafka, fetchPartitionOffsets } from '@metrivo/kafka';
 import { logLevel } from 'kafkajs';
 
 const APP_TOPICS: Record<string, string[]> = {
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
           const at = committed.get(p.partition) ?? -1n;
           return n + (at < 0n ? BigInt(p.high) - BigInt(p.low) : BigInt(p.high) - at);
         }, 0n);
-        await admin.setOffsets({ groupId, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+        await commitGroupOffsets(kafka, groupId, ends.map((p) => ({ topic, partition: p.partition, offset: p.high })));
         console.log(`✔ ${groupId} on ${topic}: moved to the end, ${skipped.toLocaleString('en-US')} records skipped`);
       }
     }

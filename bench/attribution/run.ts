@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { TOPICS, type NormalizedPaymentEvent, type PaymentState, type SessionEvent, type Utm } from '@metrivo/contracts';
 import { generateKeyringEntry, hashEmail, parseKeyring } from '@metrivo/crypto';
 import { IntegrationStore } from '@metrivo/integration-store';
-import { BatchingProducer, createKafka, fetchPartitionOffsets, provisionTopics, startGroupAtEnd } from '@metrivo/kafka';
+import { BatchingProducer, commitGroupOffsets, createKafka, fetchPartitionOffsets, provisionTopics, startGroupAtEnd } from '@metrivo/kafka';
 import { logLevel, type Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import type { AttributionMetrics } from '../../apps/attribution/src/main';
@@ -159,13 +159,7 @@ async function endOffsets(kafka: Kafka, topic: string): Promise<Offsets> {
 const recordsBetween = (from: Offsets, to: Offsets): number => [...to].reduce((sum, [p, end]) => sum + Number(end - (from.get(p) ?? 0n)), 0);
 
 async function setGroupOffsets(kafka: Kafka, groupId: string, topic: string, offsets: Offsets): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.setOffsets({ groupId, topic, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: offset.toString() })) });
-  } finally {
-    await admin.disconnect();
-  }
+  await commitGroupOffsets(kafka, groupId, [...offsets].map(([partition, offset]) => ({ topic, partition, offset: offset.toString() })));
 }
 
 /**

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { TOPICS } from '@metrivo/contracts';
 import { generateKeyringEntry, parseKeyring } from '@metrivo/crypto';
 import { COLLECTIONS, IntegrationStore } from '@metrivo/integration-store';
-import { createKafka, fetchPartitionOffsets } from '@metrivo/kafka';
+import { commitGroupOffsets, createKafka, fetchPartitionOffsets } from '@metrivo/kafka';
 import { logLevel, type Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { stripeFixtures } from '../../apps/gateway/src/test-fixtures';
@@ -61,10 +61,7 @@ interface WebsiteRecords {
 /** Reads the payments topic between two offset snapshots and groups the records of the given websites. */
 async function readPayments(kafka: Kafka, from: Offsets, to: Offsets, websiteIds: string[], runId: string): Promise<Map<string, WebsiteRecords>> {
   const groupId = `bench.gateway.${runId}.verify`;
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.setOffsets({ groupId, topic: PAYMENTS, partitions: [...from].map(([partition, offset]) => ({ partition, offset: offset.toString() })) });
-  await admin.disconnect();
+  await commitGroupOffsets(kafka, groupId, [...from].map(([partition, offset]) => ({ topic: PAYMENTS, partition, offset: offset.toString() })));
 
   const result = new Map<string, WebsiteRecords>(
     websiteIds.map((w) => [w, { records: 0, byProviderEvent: new Map(), duplicateEventIds: 0, seenEventIds: new Set() }]),

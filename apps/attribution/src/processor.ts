@@ -1,5 +1,5 @@
 import { paymentStateKey, TOPICS, type NormalizedPaymentEvent, type PaymentState, type SessionEvent, type SessionRecord } from '@metrivo/contracts';
-import type { BatchingProducer, RecordBatch } from '@metrivo/kafka';
+import { RetryLaterError, type BatchingProducer, type RecordBatch } from '@metrivo/kafka';
 import {
   applyPaymentEvents,
   createSessionView,
@@ -401,7 +401,7 @@ export class AttributionProcessor {
       for (const w of result.recordWrites) conflictedKeys.add(w.record.paymentKey);
       this.logger.debug({ websiteId, path, attempt, conflicts: outcome.conflicts }, 'record write conflict; recomputing');
       if (attempt >= this.maxConflictRetries) {
-        throw new Error(`website ${websiteId}: ${path} still conflicting after ${attempt} attempts`);
+        throw new RetryLaterError(`website ${websiteId}: ${path} still conflicting after ${attempt} attempts`);
       }
       await sleep(Math.floor(Math.random() * Math.min(250, 5 * 2 ** attempt)));
     }

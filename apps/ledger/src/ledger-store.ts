@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db, Document, IndexDescription } from 'mongodb';
 import { confidences, type Confidence, type PaymentState } from '@metrivo/contracts';
+import { RetryLaterError } from '@metrivo/kafka';
 import { computeLedgerChain, type EntryAttribution, type Holding, type LedgerEntry, type LedgerComponent, type LedgerEntryKind, type RecordedPayment } from './ledger-entries';
 import { reconcilePayments, type LedgerGroupTotals, type ReconciliationReport } from './reconcile';
 
@@ -86,7 +87,7 @@ export interface ApplyResult {
 }
 
 /** Another writer changed a payment's record between our read and our write: retry the batch. */
-export class LedgerConflictError extends Error {
+export class LedgerConflictError extends RetryLaterError {
   readonly retryable = true;
   constructor(readonly conflicts: number) {
     super(`${conflicts} payment record(s) changed concurrently; retry the batch`);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
-import { decodeMessage, fetchPartitionOffsets, schemaForTopic, silentLogger, type Logger } from '@metrivo/kafka';
+import { commitGroupOffsets, decodeMessage, fetchPartitionOffsets, schemaForTopic, silentLogger, type Logger } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
 import { LedgerConflictError, paymentDocId, type ApplyResult, type LedgerStore } from './ledger-store';
 import { reconcilePayments, type ReconciliationMismatch } from './reconcile';
@@ -286,18 +286,12 @@ export async function rebuildFromTopic(options: RebuildOptions): Promise<Rebuild
   for (let page = 0; page < 1000 && (await store.completePending()) > 0; page += 1);
   let committedGroupId: string | null = null;
   if (options.commitGroupId) {
-    const admin = options.kafka.admin();
-    await admin.connect();
-    try {
-      await admin.setOffsets({
-        groupId: options.commitGroupId,
-        topic: read.topic,
-        partitions: Object.entries(read.endOffsets).map(([partition, offset]) => ({ partition: Number(partition), offset })),
-      });
-      committedGroupId = options.commitGroupId;
-    } finally {
-      await admin.disconnect();
-    }
+    await commitGroupOffsets(
+      options.kafka,
+      options.commitGroupId,
+      Object.entries(read.endOffsets).map(([partition, offset]) => ({ topic: read.topic, partition: Number(partition), offset })),
+    );
+    committedGroupId = options.commitGroupId;
   }
   const filter = options.websiteId;
   const [payments, entries, totals] = await Promise.all([

@@ -1,7 +1,7 @@
 import { DLQ_HEADERS, TOPICS } from '@metrivo/contracts';
-import { PoisonRecordError } from './errors';
+import { PoisonRecordError, RetryLaterError } from './errors';
 import { headerValue } from './headers';
-import { runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
+import { isTransientError, runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
 import { batchPayload, FakeKafka, kafkaMessage } from './test-support/fake-kafka';
 
 const topic = TOPICS.visitorSessions.name;
@@ -153,6 +153,58 @@ describe('runConsumer', () => {
     expect(handle.stats().handlerFailures).toBe(0);
   });
 
+  it('splits a batch that keeps failing with a non-transient error, and dead-letters the one record that fails alone', async () => {
+    const seen: string[][] = [];
+    const { eachBatch, dlq, handle } = await start(
+      async (batch) => {
+        seen.push(batch.records.map((r) => r.offset));
+        if (batch.records.some((r) => r.offset === '1')) throw new TypeError("Cannot read properties of undefined (reading 'amount')");
+      },
+      { isolateAfterFailures: 3 },
+    );
+    const payload = batchPayload(topic, 0, validMessages(0, 3));
+    await eachBatch(payload);
+    expect(seen).toEqual([['0', '1', '2'], ['0', '1', '2'], ['0', '1', '2'], ['0'], ['1'], ['1'], ['1'], ['2']]);
+    const dead = dlq.sent();
+    expect(dead).toHaveLength(1);
+    expect(headerValue(dead[0]!.message.headers, DLQ_HEADERS.sourceOffset)).toBe('1');
+    expect(headerValue(dead[0]!.message.headers, DLQ_HEADERS.reason)).toBe('handler_error');
+    expect(headerValue(dead[0]!.message.headers, DLQ_HEADERS.error)).toBe("failed 3 times alone: Cannot read properties of undefined (reading 'amount')");
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '3' }]);
+    expect(handle.stats()).toMatchObject({ recordsProcessed: 2, recordsDeadLettered: 1 });
+  });
+
+  it('never splits or dead-letters on transient errors (database or broker unreachable): retries until they pass', async () => {
+    let calls = 0;
+    const { eachBatch, dlq } = await start(
+      async () => {
+        calls += 1;
+        if (calls <= 6) throw Object.assign(new Error('connection <monitor> to 127.0.0.1:27017 closed'), { name: 'MongoNetworkError' });
+      },
+      { isolateAfterFailures: 2 },
+    );
+    const payload = batchPayload(topic, 0, validMessages(0, 3));
+    await eachBatch(payload);
+    expect(calls).toBe(7);
+    expect(dlq.sent()).toHaveLength(0);
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '3' }]);
+  });
+
+  it('with isolateAfterFailures 0, retries every error forever as before', async () => {
+    let calls = 0;
+    const { eachBatch, dlq } = await start(
+      async () => {
+        calls += 1;
+        if (calls <= 7) throw new TypeError('a bug');
+      },
+      { isolateAfterFailures: 0 },
+    );
+    const payload = batchPayload(topic, 0, validMessages(0, 2));
+    await eachBatch(payload);
+    expect(calls).toBe(8);
+    expect(dlq.sent()).toHaveLength(0);
+  });
+
   it('treats a PoisonRecordError naming an offset outside the batch as transient', async () => {
     let calls = 0;
     const { eachBatch, dlq } = await start(async () => {
@@ -245,5 +297,29 @@ describe('runConsumer', () => {
     await eachBatch(payload);
     expect(handler).not.toHaveBeenCalled();
     expect(payload.commits).toEqual([]);
+  });
+});
+
+describe('isTransientError', () => {
+  const named = (name: string, extra: object = {}) => Object.assign(new Error(name), { name, ...extra });
+  it('says "try again later" for unreachable databases and brokers only', () => {
+    expect(isTransientError(named('MongoNetworkError'))).toBe(true);
+    expect(isTransientError(named('MongoServerSelectionError'))).toBe(true);
+    expect(isTransientError(named('MongoServerError', { errorLabels: new Set(['RetryableWriteError']) }))).toBe(true);
+    expect(isTransientError(named('KafkaJSConnectionError'))).toBe(true);
+    expect(isTransientError(named('KafkaUnavailableError'))).toBe(true);
+    expect(isTransientError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:27017'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isTransientError(new RetryLaterError('lost a compare-and-set race'))).toBe(true);
+    class ConflictError extends RetryLaterError {
+      override name = 'ConflictError';
+    }
+    expect(isTransientError(new ConflictError('3 records changed concurrently'))).toBe(true);
+    expect(isTransientError(new Error('batch failed', { cause: named('MongoNetworkTimeoutError') }))).toBe(true);
+
+    expect(isTransientError(named('MongoServerError', { code: 2 }))).toBe(false); // the server refused the command
+    expect(isTransientError(named('MongoBulkWriteError'))).toBe(false);
+    expect(isTransientError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
+    expect(isTransientError(new Error('invariant: refunded exceeds gross'))).toBe(false);
+    expect(isTransientError('a string')).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff';
 import { chunk } from './batching';
 import { decodeValue, schemaForTopic, type ContractSchema, type SchemaOverrides } from './codec';
-import { PoisonRecordError } from './errors';
+import { PoisonRecordError, RetryLaterError } from './errors';
 import { buildDlqHeaders, headersToStrings, type DeadLetterInfo, type DeadLetterReason } from './headers';
 import { silentLogger, type Logger } from './logger';
 import { BatchingProducer } from './producer';
@@ -39,7 +39,9 @@ export interface RecordBatch<T = unknown> {
 
 /**
  * Handles a batch; resolving means every record's effect is durable (the offsets are committed next).
- * Throwing retries the batch with backoff (transient failure), unless the error is a PoisonRecordError.
+ * Throwing retries the batch with backoff, unless the error is a PoisonRecordError (that record goes to the
+ * DLQ). A batch that keeps failing with errors that are not transient is split record by record, and a
+ * record that keeps failing alone goes to the DLQ (see `isolateAfterFailures`).
  * Effects must be idempotent: after a crash or rebalance, records are delivered again.
  */
 export type BatchHandler<T = unknown> = (batch: RecordBatch<T>) => Promise<void>;
@@ -67,6 +69,18 @@ export interface RunConsumerOptions<T = unknown> {
   partitionsConsumedConcurrently?: number;
   /** A producer for DLQ records; by default the consumer makes (and closes) its own. */
   deadLetterProducer?: BatchingProducer;
+  /**
+   * After this many failed calls in a row with errors that are not transient (see `isTransientError`), the
+   * records are handled one at a time; a record that fails alone this many times goes to the DLQ with reason
+   * `handler_error` and the others go on. Default 5; 0: retry forever (every error treated as transient).
+   */
+  isolateAfterFailures?: number;
+  /**
+   * Errors that say "try again later" (an unreachable database or broker): retried forever with backoff and
+   * never counted towards isolation. Default: `isTransientError` (MongoDB and Kafka client errors, timeouts,
+   * connection errors).
+   */
+  isTransientError?: (error: unknown) => boolean;
   /** Called once per record sent to a DLQ (metrics, alerts). */
   onDeadLetter?: (info: DeadLetterInfo) => void;
   /** The consumer crashed and kafkajs will not restart it: the process should exit and be restarted. */
@@ -104,6 +118,26 @@ export interface ConsumerHandle {
 
 /** A DLQ write or handler call was abandoned because the consumer is stopping or lost the partition. */
 const ABANDONED = Symbol('abandoned');
+
+const TRANSIENT_NAMES = /^(Mongo(?!ServerError$|BulkWriteError$|ParseError$|InvalidArgumentError$)|KafkaJS|KafkaUnavailableError$|RetryLaterError$|ProducerClosedError$|AbortError$|TimeoutError$)/;
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The default `isTransientError`: an error of the MongoDB driver's network/selection/timeout kinds (not a
+ * server's answer to a bad command), of the Kafka client, a socket error, or a RetryLaterError (or a subclass:
+ * `instanceof` or the name). Looks through `cause`. A
+ * domain bug (TypeError, a failed invariant) is not transient: the same record would fail forever.
+ */
+export function isTransientError(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+    if (e instanceof RetryLaterError || TRANSIENT_NAMES.test(e.name)) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
+    const labels = (e as { errorLabels?: unknown }).errorLabels;
+    if (labels instanceof Set ? labels.has('RetryableWriteError') : Array.isArray(labels) && labels.includes('RetryableWriteError')) return true;
+  }
+  return false;
+}
 
 function isPoison(e: unknown): e is PoisonRecordError {
   return e instanceof PoisonRecordError || (e instanceof Error && e.name === 'PoisonRecordError' && typeof (e as PoisonRecordError).offset === 'string');
@@ -143,6 +177,8 @@ class BatchConsumer<T> {
   private crashed = false;
   private readonly abort = new AbortController();
   private readonly backoff: BackoffOptions;
+  private readonly isolateAfter: number;
+  private readonly isTransient: (error: unknown) => boolean;
   private readonly heartbeatEveryMs: number;
   private readonly counters: Omit<ConsumerStats, 'running' | 'lag' | 'lastError'> = {
     recordsProcessed: 0,
@@ -163,6 +199,8 @@ class BatchConsumer<T> {
   ) {
     this.logger = options.logger ?? silentLogger;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.retryBackoff };
+    this.isolateAfter = options.isolateAfterFailures ?? 5;
+    this.isTransient = options.isTransientError ?? isTransientError;
     this.heartbeatEveryMs = options.heartbeatInterval ?? 3000;
   }
 
@@ -228,11 +266,43 @@ class BatchConsumer<T> {
     (this.lag[topic] ??= {})[partition] = lag > 0n ? Number(lag) : 0;
   }
 
-  /** Calls the handler until it succeeds; poison records leave for the DLQ and the rest is tried again. */
+  /**
+   * Calls the handler until it succeeds; poison records leave for the DLQ and the rest is tried again. After
+   * `isolateAfterFailures` non-transient failures in a row, the records are handled one by one (in order), so
+   * that one record a handler can never process does not hold its partition forever.
+   */
   private async handleWithRetry(payload: EachBatchPayload, topic: string, partition: number, records: Array<ConsumedRecord<T>>): Promise<true | typeof ABANDONED> {
+    const outcome = await this.callUntilDone(payload, topic, partition, records);
+    if (outcome === true || outcome === ABANDONED) return outcome;
+    const left = outcome.isolate;
+    if (left.length > 1) this.logger.error({ topic, partition, records: left.length, firstOffset: left[0]?.offset }, 'the same batch keeps failing: handling its records one by one');
+    for (const record of left) {
+      const single = left.length === 1 ? outcome : await this.callUntilDone(payload, topic, partition, [record]);
+      if (single === ABANDONED) return ABANDONED;
+      if (single !== true) {
+        const message = payload.batch.messages.find((m) => m.offset === record.offset)!;
+        const error = `failed ${this.isolateAfter} times alone: ${this.lastError ?? 'unknown error'}`;
+        this.logger.error({ topic, partition, offset: record.offset, error }, 'handler keeps failing on one record; sending it to the DLQ');
+        if ((await this.deadLetterAll(payload, topic, partition, [{ message, reason: 'handler_error', error }])) === ABANDONED) return ABANDONED;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Calls the handler on `records` until it succeeds (true), until it failed `isolateAfterFailures` times
+   * with non-transient errors (`isolate`: the records still to handle), or until the consumer lets go.
+   */
+  private async callUntilDone(
+    payload: EachBatchPayload,
+    topic: string,
+    partition: number,
+    records: Array<ConsumedRecord<T>>,
+  ): Promise<true | { isolate: Array<ConsumedRecord<T>> } | typeof ABANDONED> {
     let remaining = records;
     const originals = new Map(records.map((r) => [r.offset, r]));
     let attempt = 0;
+    let lasting = 0;
     while (remaining.length > 0) {
       if (this.shouldAbandon(payload)) return ABANDONED;
       try {
@@ -254,6 +324,10 @@ class BatchConsumer<T> {
         attempt += 1;
         this.counters.handlerFailures += 1;
         this.lastError = errorMessage(e);
+        if (this.isolateAfter > 0 && !this.isTransient(e)) {
+          lasting += 1;
+          if (lasting >= this.isolateAfter) return { isolate: remaining };
+        }
         const delay = backoffDelayMs(attempt, this.backoff);
         this.logger.warn({ err: e, topic, partition, records: remaining.length, attempt, retryInMs: delay }, 'consumer handler failed; retrying');
         if (!(await this.wait(payload, delay))) return ABANDONED;

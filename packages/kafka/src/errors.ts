@@ -31,6 +31,17 @@ export class PoisonRecordError extends Error {
   }
 }
 
+/**
+ * Thrown by a consumer handler for a failure that a later attempt will get past (a lost compare-and-set
+ * race, contention): the batch is retried with backoff and never split or dead-lettered for it.
+ */
+export class RetryLaterError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RetryLaterError';
+  }
+}
+
 /** The producer was disconnected on purpose; nothing more can be published through it. */
 export class ProducerClosedError extends Error {
   constructor() {

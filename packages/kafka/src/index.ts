@@ -18,7 +18,7 @@
  */
 export { createKafka, parseBrokers, KAFKA_CLIENT_DEFAULTS, type CreateKafkaOptions } from './client';
 export { kafkaLogCreator, silentLogger, type Logger } from './logger';
-export { KafkaUnavailableError, InvalidJsonValueError, PoisonRecordError, ProducerClosedError } from './errors';
+export { KafkaUnavailableError, InvalidJsonValueError, PoisonRecordError, ProducerClosedError, RetryLaterError } from './errors';
 export {
   provisionTopics,
   ensureTopics,
@@ -31,11 +31,13 @@ export {
   type ProvisionOptions,
   type ProvisionResult,
 } from './provision';
-export { fetchPartitionOffsets, startGroupAtEnd, isRetriableKafkaError, type PartitionOffsets } from './offsets';
+export { fetchPartitionOffsets, startGroupAtEnd, commitGroupOffsets, isRetriableKafkaError, type PartitionOffsets } from './offsets';
+export { readDeadLetters, redriveDeadLetters, redrivenHeaders, redriveGroupId, type DeadLetter, type RedriveResult } from './dead-letters';
 export { BatchingProducer, type BatchingProducerOptions, type PublishRecord, type ProducerStats } from './producer';
 export type { PublishedRecord } from './batching';
 export {
   runConsumer,
+  isTransientError,
   decodeMessage,
   type DecodedMessage,
   type RunConsumerOptions,

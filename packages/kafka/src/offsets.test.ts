@@ -1,5 +1,5 @@
 import { KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, type Kafka } from 'kafkajs';
-import { fetchPartitionOffsets, isRetriableKafkaError, startGroupAtEnd } from './offsets';
+import { fetchPartitionOffsets, isRetriableKafkaError } from './offsets';
 
 function protocolError(type: string, retriable: boolean): KafkaJSProtocolError {
   return new KafkaJSProtocolError({ type, code: 6, retriable, message: `${type} from the broker` } as never);
@@ -7,7 +7,7 @@ function protocolError(type: string, retriable: boolean): KafkaJSProtocolError {
 
 /** A kafka whose admins answer ListOffsets with `failures` errors first, then with real-looking offsets. */
 function fakeKafka(failures: unknown[]) {
-  const calls = { admins: 0, disconnects: 0, setOffsets: [] as unknown[] };
+  const calls = { admins: 0, disconnects: 0 };
   const kafka = {
     admin() {
       calls.admins += 1;
@@ -23,9 +23,6 @@ function fakeKafka(failures: unknown[]) {
             { partition: 0, offset: '7', high: '7', low: '2' },
             { partition: 1, offset: '3', high: '3', low: '0' },
           ];
-        },
-        setOffsets: async (request: unknown) => {
-          calls.setOffsets.push(request);
         },
       };
     },
@@ -67,16 +64,5 @@ describe('fetchPartitionOffsets', () => {
     const failures = Array.from({ length: 50 }, () => protocolError('NOT_LEADER_FOR_PARTITION', true));
     const { kafka } = fakeKafka(failures);
     await expect(fetchPartitionOffsets(kafka, 'topic', 200)).rejects.toMatchObject({ type: 'NOT_LEADER_FOR_PARTITION' });
-  });
-});
-
-describe('startGroupAtEnd', () => {
-  it('commits the end offset of every partition of every topic', async () => {
-    const { kafka, calls } = fakeKafka([protocolError('NOT_LEADER_FOR_PARTITION', true)]);
-    await startGroupAtEnd(kafka, 'g1', ['a', 'b']);
-    expect(calls.setOffsets).toEqual([
-      { groupId: 'g1', topic: 'a', partitions: [{ partition: 0, offset: '7' }, { partition: 1, offset: '3' }] },
-      { groupId: 'g1', topic: 'b', partitions: [{ partition: 0, offset: '7' }, { partition: 1, offset: '3' }] },
-    ]);
   });
 });

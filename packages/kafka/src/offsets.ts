@@ -45,19 +45,40 @@ export async function fetchPartitionOffsets(kafka: Kafka, topic: string, timeout
 }
 
 /**
+ * Commits `offsets` (per topic and partition) for a consumer group that has no running members, by joining
+ * it for a moment with a paused consumer. (kafkajs' admin.setOffsets does the same but waits out a full
+ * 5-second fetch of its own; this takes a few hundred milliseconds.)
+ */
+export async function commitGroupOffsets(
+  kafka: Kafka,
+  groupId: string,
+  offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>,
+): Promise<void> {
+  const topics = [...new Set(offsets.map((o) => o.topic))];
+  if (topics.length === 0) return;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50, sessionTimeout: 6000, heartbeatInterval: 1000, rebalanceTimeout: 6000 });
+  let markJoined!: () => void;
+  const joined = new Promise<void>((resolve) => (markJoined = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, () => markJoined());
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics });
+    // Nothing is read: the handler never resolves an offset, autoCommit is off, and every topic is paused.
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
+    consumer.pause(topics.map((topic) => ({ topic })));
+    await joined;
+    await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/**
  * Commits the current end offsets of `topics` for a consumer group that has not joined yet, so that it
  * starts reading there instead of at its `fromBeginning` default. Used by replays that must not re-read
  * history, by benchmarks, and by tests that share topics with other runs.
  */
 export async function startGroupAtEnd(kafka: Kafka, groupId: string, topics: readonly string[], timeoutMs = 15_000): Promise<void> {
   const ends = await Promise.all(topics.map(async (topic) => ({ topic, offsets: await fetchPartitionOffsets(kafka, topic, timeoutMs) })));
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    for (const { topic, offsets } of ends) {
-      await admin.setOffsets({ groupId, topic, partitions: offsets.map((p) => ({ partition: p.partition, offset: p.high })) });
-    }
-  } finally {
-    await admin.disconnect();
-  }
+  await commitGroupOffsets(kafka, groupId, ends.flatMap(({ topic, offsets }) => offsets.map((p) => ({ topic, partition: p.partition, offset: p.high }))));
 }

@@ -1,3 +1,4 @@
+import { RetryLaterError } from '@metrivo/kafka';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { BULK_CHUNK, bulkWriteAllowingDuplicates } from './bulk';
 
@@ -84,7 +85,7 @@ export class LookupKeyStore {
     // exists now, so the same update applies to it on the second try.
     let pending = ops;
     for (let attempt = 0; pending.length > 0; attempt += 1) {
-      if (attempt === 3) throw new Error(`lookup keys: ${pending.length} upserts kept meeting concurrent inserts`);
+      if (attempt === 3) throw new RetryLaterError(`lookup keys: ${pending.length} upserts kept meeting concurrent inserts`);
       const outcome = await bulkWriteAllowingDuplicates(this.collection, pending);
       pending = outcome.duplicateIndexes.map((i) => pending[i]!);
     }
