@@ -1,31 +1,18 @@
 // Helpers for the attribution *.int.test.ts files: the real broker and database from the jest integration
 // global setup, per-run names, consumer groups that start at the current end of the shared topics (so
 // records left by other tests and runs are never read), and a reader of the output topic.
-import { randomBytes } from 'node:crypto';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { createKafka, runConsumer, startGroupAtEnd, type ConsumerHandle, type Logger as KafkaLogger } from '@metrivo/kafka';
 import { createLogger, type Logger } from '@metrivo/observability';
 import type { Kafka } from 'kafkajs';
 import { logLevel } from 'kafkajs';
-import { MongoClient } from 'mongodb';
 import { stateContent } from '../domain';
 import { stableStringify } from '../domain/util';
 import { loadAttributionConfig, type AttributionConfig } from '../env';
 
-export const runId = randomBytes(3).toString('hex');
+import { brokers, fastConsumer, runId, uniqueId, waitFor } from '@metrivo/testing';
 
-export function uniqueId(what: string): string {
-  return `${what}_${runId}_${randomBytes(3).toString('hex')}`;
-}
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through the jest integration project`);
-  return value;
-}
-
-export const brokers = (): string => required('KAFKA_BROKERS');
-export const mongodbUri = (): string => required('MONGODB_URI');
+export { brokers, dropDatabase, fastConsumer, mongodbUri, runId, uniqueId, waitFor } from '@metrivo/testing';
 
 /** Quiet unless ATTRIBUTION_TEST_LOG names a level (e.g. debug). */
 export function testLogger(): Logger {
@@ -35,15 +22,6 @@ export function testLogger(): Logger {
 export function testKafka(clientId: string, logger: KafkaLogger = testLogger()): Kafka {
   return createKafka({ brokers: brokers(), clientId: `${clientId}-${runId}`, logger, logLevel: process.env.ATTRIBUTION_TEST_LOG ? logLevel.INFO : logLevel.NOTHING });
 }
-
-/** Group timings that make joins, rebalances and shutdowns take a second or two. */
-export const fastConsumer = {
-  sessionTimeout: 6000, // the broker's group.min.session.timeout.ms
-  heartbeatInterval: 1000,
-  rebalanceTimeout: 5000,
-  maxWaitTimeInMs: 100,
-  retryBackoff: { initialMs: 50, maxMs: 500 },
-} as const;
 
 export function testConfig(env: Record<string, string>): AttributionConfig {
   return loadAttributionConfig({
@@ -56,15 +34,6 @@ export function testConfig(env: Record<string, string>): AttributionConfig {
 }
 
 export { startGroupAtEnd };
-
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Everything produced to metrivo.revenue.attributed.v1 from now on, for websites whose id starts with `prefix`. */
 export class StateReader {
@@ -137,12 +106,3 @@ export function revisionViolations(received: StateReader['received']): string[] 
   return problems;
 }
 
-export async function dropDatabase(name: string): Promise<void> {
-  const client = new MongoClient(mongodbUri());
-  await client.connect();
-  try {
-    await client.db(name).dropDatabase();
-  } finally {
-    await client.close();
-  }
-}

@@ -1,29 +1,16 @@
 // Helpers for the ledger's *.int.test.ts files: the real broker and database of the jest integration global
 // setup, per-run names, consumer groups that start at the current end of the shared revenue topic (records
 // of other runs are never read), publishing states, and waiting for the ledger to settle.
-import { randomBytes } from 'node:crypto';
 import { paymentStateKey, TOPICS, type PaymentState } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, startGroupAtEnd as startGroupAtEndOf } from '@metrivo/kafka';
 import { createLogger, type Logger } from '@metrivo/observability';
 import type { Kafka } from 'kafkajs';
-import { MongoClient } from 'mongodb';
 import { loadLedgerConfig, type LedgerConfig } from '../env';
 import { paymentDocId, type LedgerStore, type RevenueGrouping } from '../ledger-store';
 
-export const runId = randomBytes(3).toString('hex');
+import { brokers, runId, waitFor } from '@metrivo/testing';
 
-export function uniqueId(what: string): string {
-  return `${what}_${runId}_${randomBytes(3).toString('hex')}`;
-}
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through the jest integration project`);
-  return value;
-}
-
-export const brokers = (): string => required('KAFKA_BROKERS');
-export const mongodbUri = (): string => required('MONGODB_URI');
+export { brokers, dropDatabase, fastConsumer, mongodbUri, runId, uniqueId, waitFor } from '@metrivo/testing';
 
 /** Quiet unless LEDGER_TEST_LOG names a level (e.g. debug). */
 export function testLogger(): Logger {
@@ -33,15 +20,6 @@ export function testLogger(): Logger {
 export function testKafka(clientId: string): Kafka {
   return createKafka({ brokers: brokers(), clientId: `${clientId}-${runId}`, logger: testLogger() });
 }
-
-/** Group timings that make joins, rebalances and shutdowns take a second or two. */
-export const fastConsumer = {
-  sessionTimeout: 6000, // the broker's group.min.session.timeout.ms
-  heartbeatInterval: 1000,
-  rebalanceTimeout: 5000,
-  maxWaitTimeInMs: 100,
-  retryBackoff: { initialMs: 50, maxMs: 500 },
-} as const;
 
 export function testConfig(env: Record<string, string>): LedgerConfig {
   return loadLedgerConfig({
@@ -63,15 +41,6 @@ export async function publishStates(producer: BatchingProducer, states: readonly
   await Promise.all(states.map((s) => producer.publish(topic, { key: paymentStateKey(s), value: s })));
 }
 
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Waits until the store recorded (and settled) exactly the given latest revision of every payment. */
 export async function waitForRecorded(store: LedgerStore, latest: readonly PaymentState[], timeoutMs = 30_000): Promise<void> {
   const want = new Map(latest.map((s) => [paymentDocId(s.websiteId, s.paymentKey), s.revision]));
@@ -87,16 +56,6 @@ export async function waitForRecorded(store: LedgerStore, latest: readonly Payme
   ).catch((err: unknown) => {
     throw new Error(`${(err as Error).message} (${behind} still behind)`);
   });
-}
-
-export async function dropDatabase(name: string): Promise<void> {
-  const client = new MongoClient(mongodbUri(), { serverSelectionTimeoutMS: 5000 });
-  await client.connect();
-  try {
-    await client.db(name).dropDatabase();
-  } finally {
-    await client.close();
-  }
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read API bodies field by field
