@@ -9,6 +9,9 @@ export const DUPLICATE_KEY = 11000;
  */
 export const BULK_CHUNK = 50;
 
+/** Documents per call when a bulk write holds only inserts (one `insert` command, cheap everywhere). */
+export const INSERT_CHUNK = 500;
+
 export function isDuplicateKeyError(e: unknown): boolean {
   return e instanceof MongoServerError && e.code === DUPLICATE_KEY;
 }
@@ -45,12 +48,15 @@ async function oneCall<T extends Document>(collection: Collection<T>, ops: AnyBu
 /**
  * Unordered bulkWrite where a duplicate key is an answer, not a failure: the conditional upserts and
  * insert-if-absent writes of this app use it to mean "the stored document already wins" (or, for a CAS
- * insert, "someone else got there first"). Any other write error is thrown. Sent in chunks of BULK_CHUNK.
+ * insert, "someone else got there first"). Any other write error is thrown. Sent in chunks of BULK_CHUNK
+ * (INSERT_CHUNK when every operation is an insert).
  */
 export async function bulkWriteAllowingDuplicates<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<BulkOutcome> {
   const total: BulkOutcome = { duplicateIndexes: [], insertedCount: 0, matchedCount: 0, modifiedCount: 0, upsertedCount: 0 };
-  for (let start = 0; start < ops.length; start += BULK_CHUNK) {
-    const r = await oneCall(collection, ops.slice(start, start + BULK_CHUNK));
+  // Only update statements need small calls; inserts go as one `insert` command of many documents.
+  const chunk = ops.every((op) => 'insertOne' in op) ? INSERT_CHUNK : BULK_CHUNK;
+  for (let start = 0; start < ops.length; start += chunk) {
+    const r = await oneCall(collection, ops.slice(start, start + chunk));
     total.duplicateIndexes.push(...r.duplicateIndexes.map((i) => i + start));
     total.insertedCount += r.insertedCount;
     total.matchedCount += r.matchedCount;

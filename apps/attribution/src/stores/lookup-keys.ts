@@ -57,7 +57,10 @@ export const lookupDocumentId = (kind: LookupKind, websiteId: string, key: strin
  */
 export class LookupKeyStore {
   readonly collection: Collection<LookupKeyDocument>;
-  /** Pairs this instance has written (insertion-ordered map used as an LRU), so re-sends cost no write. */
+  /**
+   * Key documents known to exist and key/id pairs this instance has written (insertion-ordered map used as
+   * an LRU): re-sends cost no write, and a known key skips the insert attempt.
+   */
   private readonly written = new Map<string, true>();
 
   constructor(
@@ -78,7 +81,16 @@ export class LookupKeyStore {
       byDoc.set(docId, ids);
     }
     if (byDoc.size === 0) return;
-    const ops = [...byDoc].map(
+    // A key seen for the first time is inserted (cheap everywhere; on FerretDB an update costs more); a key
+    // that exists already (a duplicate key on insert, or one this instance wrote before) gets `$addToSet`.
+    const fresh = [...byDoc].filter(([docId]) => !this.written.has(docId));
+    const inserted = await bulkWriteAllowingDuplicates(
+      this.collection,
+      fresh.map(([_id, ids]) => ({ insertOne: { document: { _id, ids: [...ids] } } }) as AnyBulkWriteOperation<LookupKeyDocument>),
+    );
+    const existing = new Set(inserted.duplicateIndexes.map((i) => fresh[i]![0]));
+    const toUpdate = [...byDoc].filter(([docId]) => existing.has(docId) || this.written.has(docId));
+    const ops = toUpdate.map(
       ([_id, ids]) => ({ updateOne: { filter: { _id }, update: { $addToSet: { ids: { $each: [...ids] } } }, upsert: true } }) as AnyBulkWriteOperation<LookupKeyDocument>,
     );
     // Two writers upserting the same new key at once: one insert loses with a duplicate key; the key
@@ -89,6 +101,7 @@ export class LookupKeyStore {
       const outcome = await bulkWriteAllowingDuplicates(this.collection, pending);
       pending = outcome.duplicateIndexes.map((i) => pending[i]!);
     }
+    for (const docId of byDoc.keys()) this.remember(docId);
     for (const [docId, ids] of byDoc) for (const id of ids) this.remember(`${docId}\u0000${id}`);
   }
 
