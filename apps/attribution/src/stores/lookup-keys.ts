@@ -47,7 +47,8 @@ export const lookupDocumentId = (kind: LookupKind, websiteId: string, key: strin
  * Why not secondary indexes on the collections themselves: FerretDB (the local MongoDB stand-in) only uses
  * an index for `_id`; a query on any other field reads the whole collection (5 s per payment batch at 15 000
  * sessions). With these documents every question a payment or a tracker batch asks is answered with `_id`
- * reads, on MongoDB as on FerretDB, at the cost of one `$addToSet` upsert per new key/id pair.
+ * reads, on MongoDB as on FerretDB, at the cost of one write per new key/id pair (an insert for a new key,
+ * an `$addToSet` for a known one).
  *
  * Entries are written BEFORE the documents they point to (a crash in between leaves an entry pointing at
  * nothing, which readers skip), and readers re-check every loaded document against their question, so an
