@@ -316,8 +316,13 @@ describe('isTransientError', () => {
     expect(isTransientError(new ConflictError('3 records changed concurrently'))).toBe(true);
     expect(isTransientError(new Error('batch failed', { cause: named('MongoNetworkTimeoutError') }))).toBe(true);
 
-    expect(isTransientError(named('MongoServerError', { code: 2 }))).toBe(false); // the server refused the command
-    expect(isTransientError(named('MongoBulkWriteError'))).toBe(false);
+    expect(isTransientError(named('MongoServerError', { code: 10107 }))).toBe(true); // not primary (an election)
+    expect(isTransientError(named('MongoServerError', { code: 1 }))).toBe(true); // an internal server error
+    expect(isTransientError(named('MongoBulkWriteError', { code: 11600 }))).toBe(true); // interrupted at shutdown
+
+    expect(isTransientError(named('MongoServerError', { code: 2 }))).toBe(false); // BadValue: about the document itself
+    expect(isTransientError(named('MongoBulkWriteError', { code: 10334 }))).toBe(false); // document too large
+    expect(isTransientError(named('MongoInvalidArgumentError'))).toBe(false); // a driver-side programming error
     expect(isTransientError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
     expect(isTransientError(new Error('invariant: refunded exceeds gross'))).toBe(false);
     expect(isTransientError('a string')).toBe(false);

@@ -119,17 +119,26 @@ export interface ConsumerHandle {
 /** A DLQ write or handler call was abandoned because the consumer is stopping or lost the partition. */
 const ABANDONED = Symbol('abandoned');
 
-const TRANSIENT_NAMES = /^(Mongo(?!ServerError$|BulkWriteError$|ParseError$|InvalidArgumentError$)|KafkaJS|KafkaUnavailableError$|RetryLaterError$|ProducerClosedError$|AbortError$|TimeoutError$)/;
+const TRANSIENT_NAMES = /^(Mongo(?!ParseError$|InvalidArgumentError$|MissingDependencyError$)|KafkaJS|KafkaUnavailableError$|RetryLaterError$|ProducerClosedError$|AbortError$|TimeoutError$)/;
+/**
+ * MongoDB server answers that are about the document or command itself, so the same record gets them again:
+ * BadValue, FailedToParse, TypeMismatch, BSONObjectTooLarge, KeyTooLong, document too large after an update.
+ * Any other server error (not primary, interrupted, shutting down, an internal error) is treated as transient:
+ * a stuck partition shows as lag and alerts; a dead-lettered valid payment would quietly be missing.
+ */
+const RECORD_SPECIFIC_MONGO_CODES = new Set([2, 9, 14, 10334, 17280, 17419]);
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
- * The default `isTransientError`: an error of the MongoDB driver's network/selection/timeout kinds (not a
- * server's answer to a bad command), of the Kafka client, a socket error, or a RetryLaterError (or a subclass:
- * `instanceof` or the name). Looks through `cause`. A
+ * The default `isTransientError`: an error of the MongoDB driver or server (except answers about the document
+ * itself, RECORD_SPECIFIC_MONGO_CODES, and driver-side argument errors), of the Kafka client, a socket error, or
+ * a RetryLaterError (or a subclass: `instanceof` or the name). Looks through `cause`. A
  * domain bug (TypeError, a failed invariant) is not transient: the same record would fail forever.
  */
 export function isTransientError(error: unknown): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+    const mongoCode = (e as { code?: unknown }).code;
+    if (e.name.startsWith('Mongo') && typeof mongoCode === 'number' && RECORD_SPECIFIC_MONGO_CODES.has(mongoCode)) return false;
     if (e instanceof RetryLaterError || TRANSIENT_NAMES.test(e.name)) return true;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;

@@ -50,5 +50,14 @@ describe('group offsets (real broker)', () => {
       { topic, partition: 1, offset: '0' },
     ]);
     expect(Object.fromEntries(await committedOffsets(kafka, groupId, topic))).toEqual({ 0: '1', 1: '0' });
+
+    // A group with a running member is left alone.
+    const handle = await runConsumer({ ...fastConsumer, kafka, groupId, topics: [topic], schemas: { [topic]: null }, handler: async () => undefined });
+    try {
+      await handle.joined;
+      await expect(commitGroupOffsets(kafka, groupId, [{ topic, partition: 0, offset: '0' }])).rejects.toThrow(/running member/);
+    } finally {
+      await handle.stop();
+    }
   });
 });

@@ -45,8 +45,8 @@ export async function fetchPartitionOffsets(kafka: Kafka, topic: string, timeout
 }
 
 /**
- * Commits `offsets` (per topic and partition) for a consumer group that has no running members, by joining
- * it for a moment with a paused consumer. (kafkajs' admin.setOffsets does the same but waits out a full
+ * Commits `offsets` (per topic and partition) for a consumer group that has no running members (else it
+ * throws), by joining it for a moment with a paused consumer. (kafkajs' admin.setOffsets does the same but waits out a full
  * 5-second fetch of its own; this takes a few hundred milliseconds.)
  */
 export async function commitGroupOffsets(
@@ -56,6 +56,18 @@ export async function commitGroupOffsets(
 ): Promise<void> {
   const topics = [...new Set(offsets.map((o) => o.topic))];
   if (topics.length === 0) return;
+  // Joining a group that has members would take partitions away from them for a moment: refuse, as
+  // admin.setOffsets does.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [group] = (await admin.describeGroups([groupId])).groups;
+    if (group && group.members.length > 0) {
+      throw new Error(`consumer group "${groupId}" has ${group.members.length} running member(s): stop them before moving its offsets`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50, sessionTimeout: 6000, heartbeatInterval: 1000, rebalanceTimeout: 6000 });
   let markJoined!: () => void;
   const joined = new Promise<void>((resolve) => (markJoined = resolve));
