@@ -137,10 +137,9 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDO
  */
 export function isTransientError(error: unknown): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
-    const mongoCode = (e as { code?: unknown }).code;
-    if (e.name.startsWith('Mongo') && typeof mongoCode === 'number' && RECORD_SPECIFIC_MONGO_CODES.has(mongoCode)) return false;
-    if (e instanceof RetryLaterError || TRANSIENT_NAMES.test(e.name)) return true;
     const code = (e as { code?: unknown }).code;
+    if (e.name.startsWith('Mongo') && typeof code === 'number' && RECORD_SPECIFIC_MONGO_CODES.has(code)) return false;
+    if (e instanceof RetryLaterError || TRANSIENT_NAMES.test(e.name)) return true;
     if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
     const labels = (e as { errorLabels?: unknown }).errorLabels;
     if (labels instanceof Set ? labels.has('RetryableWriteError') : Array.isArray(labels) && labels.includes('RetryableWriteError')) return true;
