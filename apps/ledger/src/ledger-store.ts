@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db, Document, IndexDescription } from 'mongodb';
 import { confidences, type Confidence, type PaymentState } from '@metrivo/contracts';
 import { RetryLaterError } from '@metrivo/kafka';
-import { computeLedgerChain, type EntryAttribution, type Holding, type LedgerEntry, type LedgerComponent, type LedgerEntryKind, type RecordedPayment } from './ledger-entries';
+import { computeLedgerChain, type Holding, type LedgerEntry, type RecordedPayment } from './ledger-entries';
 import { reconcilePayments, type LedgerGroupTotals, type ReconciliationReport } from './reconcile';
 
 /**
@@ -31,32 +31,16 @@ import { reconcilePayments, type LedgerGroupTotals, type ReconciliationReport } 
 export const LEDGER_ENTRIES = 'ledger_entries';
 export const LEDGER_PAYMENT_STATES = 'ledger_payment_states';
 
-export interface LedgerEntryDoc {
+/** A LedgerEntry as stored: `_id` = its id, Dates for range queries, and per-component amounts for `$sum`. */
+export type LedgerEntryDoc = Omit<LedgerEntry, 'id' | 'occurredAt' | 'recordedAt'> & {
   _id: string;
-  websiteId: string;
-  paymentKey: string;
-  revision: number;
-  fromRevision: number | null;
-  seq: number;
-  kind: LedgerEntryKind;
-  leg: string;
-  component: LedgerComponent;
-  currency: string;
-  amountMinor: number;
+  occurredAt: Date;
+  recordedAt: Date;
   /** amountMinor when component is gross, else 0: lets $group use plain $sum. */
   grossMinor: number;
   /** −amountMinor when component is refunded, else 0. */
   refundedMinor: number;
-  livemode: boolean;
-  occurredAt: Date;
-  occurredDay: string;
-  recordedAt: Date;
-  attribution: EntryAttribution;
-  attributionKey: string;
-  eventIds: string[];
-  rule: string;
-  explanation: string;
-}
+};
 
 export interface LedgerStateDoc {
   _id: string;

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
-import { commitGroupOffsets, decodeMessage, fetchPartitionOffsets, schemaForTopic, silentLogger, type Logger } from '@metrivo/kafka';
+import { commitGroupOffsets, decodeMessage, readTopicRange, schemaForTopic, type Logger } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
 import { LedgerConflictError, paymentDocId, type ApplyResult, type LedgerStore } from './ledger-store';
 import { reconcilePayments, type ReconciliationMismatch } from './reconcile';
@@ -57,101 +56,35 @@ export interface TopicReadResult {
 export async function readTopicToEnd(options: TopicReadOptions): Promise<TopicReadResult> {
   const started = Date.now();
   const topic = options.topic ?? TOPICS.revenueAttributed.name;
-  const logger = options.logger ?? silentLogger;
   const schema = schemaForTopic(topic) ?? schemaForTopic(TOPICS.revenueAttributed.name);
   const chunkSize = options.chunkSize ?? 500;
-  const offsets = await fetchPartitionOffsets(options.kafka, topic);
-  const ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
-  const result: TopicReadResult = {
-    topic,
-    endOffsets: Object.fromEntries([...ends].map(([p, o]) => [p, o.toString()])),
-    recordsRead: 0,
-    statesAccepted: 0,
-    statesSkipped: 0,
-    invalidRecords: 0,
-    ms: 0,
-  };
-  // Next offset to read per partition, from the first retained one; a partition is done at its end offset.
-  const next = new Map<number, bigint>(offsets.map((p) => [p.partition, BigInt(p.low)]));
-  const done = (): boolean => [...ends].every(([p, end]) => (next.get(p) ?? 0n) >= end);
-  if (done()) {
-    result.ms = Date.now() - started;
-    return result;
-  }
-
-  const groupId = `metrivo-ledger-replay-${randomBytes(6).toString('hex')}`;
-  const consumer = options.kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 200, sessionTimeout: 60_000, heartbeatInterval: 3000 });
-  let failure: unknown;
-  let finished!: () => void;
-  const finishedPromise = new Promise<void>((resolve) => (finished = resolve));
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch, heartbeat }) => {
-        if (failure !== undefined || done()) return;
-        const end = ends.get(batch.partition) ?? 0n;
-        const messages = batch.messages.filter((m) => BigInt(m.offset) < end);
-        try {
-          for (let i = 0; i < messages.length; i += chunkSize) {
-            const states: PaymentState[] = [];
-            for (const message of messages.slice(i, i + chunkSize)) {
-              result.recordsRead += 1;
-              const decoded = decodeMessage<PaymentState>(topic, batch.partition, message, schema);
-              if (!decoded.record) {
-                result.invalidRecords += 1;
-                continue;
-              }
-              if (matchesWebsite(options, decoded.record.value.websiteId)) states.push(decoded.record.value);
-              else result.statesSkipped += 1;
-            }
-            if (states.length > 0) await options.onStates(states);
-            result.statesAccepted += states.length;
-            await heartbeat();
+  const result: TopicReadResult = { topic, endOffsets: {}, recordsRead: 0, statesAccepted: 0, statesSkipped: 0, invalidRecords: 0, ms: 0 };
+  const { ends } = await readTopicRange(options.kafka, topic, {
+    groupIdPrefix: 'metrivo-ledger-replay',
+    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.logger !== undefined && { logger: options.logger }),
+    onBatch: async (partition, messages, heartbeat) => {
+      for (let i = 0; i < messages.length; i += chunkSize) {
+        const states: PaymentState[] = [];
+        for (const message of messages.slice(i, i + chunkSize)) {
+          result.recordsRead += 1;
+          const decoded = decodeMessage<PaymentState>(topic, partition, message, schema);
+          if (!decoded.record) {
+            result.invalidRecords += 1;
+            continue;
           }
-        } catch (err) {
-          failure = err;
-          finished();
-          return;
+          if (matchesWebsite(options, decoded.record.value.websiteId)) states.push(decoded.record.value);
+          else result.statesSkipped += 1;
         }
-        // lastOffset() is the batch's last offset even when compaction left gaps or filtered messages out.
-        const reached = BigInt(batch.lastOffset()) + 1n;
-        next.set(batch.partition, reached > end ? end : reached);
-        if (done()) finished();
-      },
-    });
-    const timeoutMs = options.timeoutMs ?? 600_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    const outcome = await Promise.race([finishedPromise.then(() => 'done' as const), timedOut]);
-    clearTimeout(timer);
-    if (failure !== undefined) throw failure;
-    if (outcome === 'timeout') {
-      const behind = [...ends].filter(([p, e]) => (next.get(p) ?? 0n) < e).map(([p, e]) => `${p}: ${next.get(p) ?? 0n}/${e}`);
-      throw new Error(`reading ${topic} did not reach its end offsets within ${timeoutMs} ms (partition: next/end ${behind.join(', ')})`);
-    }
-  } finally {
-    await consumer.disconnect().catch((err: unknown) => logger.warn({ err }, 'replay consumer did not disconnect cleanly'));
-    await deleteGroup(options.kafka, groupId, logger);
-  }
+        if (states.length > 0) await options.onStates(states);
+        result.statesAccepted += states.length;
+        await heartbeat();
+      }
+    },
+  });
+  result.endOffsets = Object.fromEntries([...ends].map(([p, o]) => [p, o.toString()]));
   result.ms = Date.now() - started;
   return result;
-}
-
-async function deleteGroup(kafka: Kafka, groupId: string, logger: Logger): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await admin.deleteGroups([groupId]);
-  } catch (err) {
-    // The broker forgets an empty group without offsets on its own; deleting it is tidiness.
-    logger.debug({ err, groupId }, 'could not delete the replay consumer group');
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
 
 /** The highest revision per (websiteId, paymentKey) on the topic: what every consumer converges to. */

@@ -1,8 +1,8 @@
 import { DLQ_HEADERS, dlqTopicName } from '@metrivo/contracts';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import { sleep } from './backoff';
 import { readDlqHeaders, type DeadLetterReason } from './headers';
-import { commitGroupOffsets, fetchPartitionOffsets } from './offsets';
+import { commitGroupOffsets } from './offsets';
+import { readTopicRange } from './topic-range';
 import { BatchingProducer } from './producer';
 
 /** One record of `<topic>.dlq` as operators see it. */
@@ -27,48 +27,19 @@ export const redriveGroupId = (topic: string): string => `metrivo-dlq-redrive.${
 type Offsets = Map<number, bigint>;
 
 /**
- * Reads `<topic>.dlq` from `from` (default: the first retained offset) to the end offsets taken at the start,
- * with a throwaway consumer group that commits nothing. Records written meanwhile are not read.
+ * Reads `<topic>.dlq` from `from` (default: the first retained offset) to the end offsets taken at the start
+ * (readTopicRange: a throwaway group that commits nothing). Records written meanwhile are not read.
  */
 export async function readDeadLetters(kafka: Kafka, topic: string, from?: Offsets): Promise<{ letters: DeadLetter[]; ends: Offsets }> {
-  const dlq = dlqTopicName(topic);
-  const offsets = await fetchPartitionOffsets(kafka, dlq);
-  const ends: Offsets = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
-  const start: Offsets = new Map(offsets.map((p) => [p.partition, from?.get(p.partition) ?? BigInt(p.low)]));
   const letters: DeadLetter[] = [];
-  const pending = () => [...ends].some(([p, end]) => (start.get(p) ?? 0n) < end);
-  if (!pending()) return { letters, ends };
-
-  const groupId = `metrivo-dlq-read.${topic}.${process.pid}.${Date.now()}`;
-  await commitGroupOffsets(kafka, groupId, [...start].map(([partition, offset]) => ({ topic: dlq, partition, offset: offset.toString() })));
-  const next = new Map(start);
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, sessionTimeout: 10_000, heartbeatInterval: 1000 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [dlq] });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const end = ends.get(batch.partition) ?? 0n;
-        for (const message of batch.messages) {
-          if (BigInt(message.offset) >= end) break;
-          letters.push(toDeadLetter(batch.partition, message));
-        }
-        next.set(batch.partition, BigInt(batch.lastOffset()) + 1n);
-      },
-    });
-    const deadline = Date.now() + 120_000;
-    while ([...ends].some(([p, end]) => (next.get(p) ?? 0n) < end)) {
-      if (Date.now() > deadline) throw new Error(`reading ${dlq} did not reach its end within 120 s`);
-      await sleep(50);
-    }
-  } finally {
-    await consumer.disconnect();
-    const cleanup = kafka.admin();
-    await cleanup.connect();
-    await cleanup.deleteGroups([groupId]).catch(() => undefined);
-    await cleanup.disconnect();
-  }
+  const { ends } = await readTopicRange(kafka, dlqTopicName(topic), {
+    groupIdPrefix: `metrivo-dlq-read.${topic}`,
+    timeoutMs: 120_000,
+    ...(from !== undefined && { from }),
+    onBatch: (partition, messages) => {
+      for (const message of messages) letters.push(toDeadLetter(partition, message));
+    },
+  });
   letters.sort((a, b) => a.dlqPartition - b.dlqPartition || Number(BigInt(a.dlqOffset) - BigInt(b.dlqOffset)));
   return { letters, ends };
 }

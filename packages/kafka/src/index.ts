@@ -32,6 +32,7 @@ export {
   type ProvisionResult,
 } from './provision';
 export { fetchPartitionOffsets, startGroupAtEnd, commitGroupOffsets, isRetriableKafkaError, type PartitionOffsets } from './offsets';
+export { readTopicRange, type TopicRangeOptions } from './topic-range';
 export { readDeadLetters, redriveDeadLetters, redrivenHeaders, redriveGroupId, type DeadLetter, type RedriveResult } from './dead-letters';
 export { BatchingProducer, type BatchingProducerOptions, type PublishRecord, type ProducerStats } from './producer';
 export type { PublishedRecord } from './batching';
