@@ -1,6 +1,8 @@
 // Operator commands of the ledger (run from the repository root):
 //   npm run rebuild -w @metrivo/ledger -- --db <empty database> [--website <id> | --website-prefix <p>] [--commit-group <group>] [--json]
 //   npm run reconcile -w @metrivo/ledger -- [--db <database>] [--website <id> | --website-prefix <p>] [--json]
+//   npm run rollups -w @metrivo/ledger -- check --website <id> [--db <database>] [--json]
+//   npm run rollups -w @metrivo/ledger -- rebuild [--website <id>] [--db <database>] [--json]
 // Kafka and MongoDB come from KAFKA_BROKERS and MONGODB_URI (as for the service); --db defaults to MONGODB_DB.
 // Exit codes: 0 done / reconciled, 1 mismatches found or the command failed, 2 bad usage.
 import { parseArgs } from 'node:util';
@@ -19,8 +21,16 @@ const usage = `usage:
 rebuild    reads the compacted revenue topic from the beginning up to its current end into an EMPTY database and
            prints the totals. --commit-group stores the end offsets for that consumer group, so a ledger started
            with MONGODB_DB=<name> KAFKA_GROUP_ID=<groupId> continues where the rebuild stopped.
+  ledger rollups check --website <id> [--db <name>] [--json]
+  ledger rollups rebuild [--website <id>] [--db <name>] [--json]
+
+rebuild    reads the compacted revenue topic from the beginning up to its current end into an EMPTY database and
+           prints the totals. --commit-group stores the end offsets for that consumer group, so a ledger started
+           with MONGODB_DB=<name> KAFKA_GROUP_ID=<groupId> continues where the rebuild stopped.
 reconcile  reads the latest PaymentState per key from the topic and compares it with the ledger's entries;
-           exits 1 when a payment does not add up (payments the ledger has not caught up with are listed apart).`;
+           exits 1 when a payment does not add up (payments the ledger has not caught up with are listed apart).
+rollups    check: compares a website's day and month rollups (what summary and revenue read) with its entries;
+           exits 1 on a difference. rebuild: recomputes them from the entries (stop the ledger consumers first).`;
 
 class UsageError extends Error {}
 
@@ -44,8 +54,11 @@ function describeMismatch(m: TopicMismatch): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command !== 'rebuild' && command !== 'reconcile') throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
+  const [command, ...afterCommand] = argv;
+  if (command !== 'rebuild' && command !== 'reconcile' && command !== 'rollups') throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
+  const [rollupAction, ...rollupArgs] = command === 'rollups' ? afterCommand : [];
+  if (command === 'rollups' && rollupAction !== 'check' && rollupAction !== 'rebuild') throw new UsageError('rollups needs "check" or "rebuild"');
+  const rest = command === 'rollups' ? rollupArgs : afterCommand;
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -59,7 +72,9 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   if (command === 'rebuild' && !values.db) throw new UsageError('rebuild needs --db <name> (an empty database to rebuild into)');
-  if (command === 'reconcile' && values['commit-group']) throw new UsageError('--commit-group is for rebuild');
+  if (command !== 'rebuild' && values['commit-group']) throw new UsageError('--commit-group is for rebuild');
+  if (command === 'rollups' && (values['website-prefix'] || values.topic)) throw new UsageError('rollups takes --website, --db and --json');
+  if (rollupAction === 'check' && !values.website) throw new UsageError('rollups check needs --website <id>');
   const config = loadLedgerConfig({ ...process.env, ...(values.db ? { MONGODB_DB: values.db } : {}) });
   const logger = createLogger({ service: 'ledger-cli', level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr });
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'metrivo-ledger-cli', logger });
@@ -69,6 +84,25 @@ async function main(argv: string[]): Promise<number> {
     const store = createLedgerStore(mongo.db(config.MONGODB_DB));
     const filter = { websiteId: values.website, websitePrefix: values['website-prefix'] };
     const scope = values.website ? `website ${values.website}` : values['website-prefix'] ? `websites ${values['website-prefix']}*` : 'all websites';
+
+    if (command === 'rollups') {
+      if (rollupAction === 'rebuild') {
+        const r = await store.rebuildRollups(values.website ? { websiteId: values.website } : {});
+        if (values.json) line(JSON.stringify({ command: 'rollups rebuild', database: config.MONGODB_DB, ...r }));
+        else line(`rebuilt ${r.rollups} day and month rollups of ${scope} from ${r.entries} entries in ${(r.ms / 1000).toFixed(1)} s`);
+        return 0;
+      }
+      const check = await store.checkRollups(values.website!);
+      if (values.json) {
+        line(JSON.stringify({ command: 'rollups check', database: config.MONGODB_DB, websiteId: values.website, ...check }));
+        return check.ok ? 0 : 1;
+      }
+      line(`checked ${check.checked} rollups of ${scope} against the entries (${check.skipped} skipped: a payment mid-transition touches them)`);
+      for (const m of check.mismatched) line(`  MISMATCH ${m.livemode ? 'live' : 'test'} ${m.period}: the rollup is not the sum of its entries`);
+      for (const m of check.unlisted) line(`  UNLISTED ${m.livemode ? 'live' : 'test'} ${m.period}: open-ended queries would miss this rollup`);
+      line(check.ok ? 'OK: the rollups add up' : 'run `npm run rollups -w @metrivo/ledger -- rebuild --website <id>` with the consumers stopped');
+      return check.ok ? 0 : 1;
+    }
 
     if (command === 'rebuild') {
       let lastReport = Date.now();

@@ -207,7 +207,7 @@ describe('ledger HTTP API', () => {
 
   it('reports reconciliation of entries against the recorded states', async () => {
     const ok = await get('/v1/reconciliation?websiteId=w_1');
-    expect(ok.body).toEqual({ ok: true, checked: 3, mismatches: [], pendingPayments: 0 });
+    expect(ok.body).toEqual({ ok: true, checked: 3, mismatches: [], pendingPayments: 0, rollups: { ok: true, checked: 7, mismatched: [], unlisted: [], skipped: 0 } });
     await store.entries.deleteOne({ paymentKey: 'razorpay:pay_b' });
     const broken = await get('/v1/reconciliation?websiteId=w_1');
     expect(broken.body.ok).toBe(false);

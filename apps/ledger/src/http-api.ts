@@ -34,6 +34,8 @@ import { type LedgerStore, type PaymentsPosition, type RevenueGrouping, revenueG
  *    else `direct`. Groups whose amounts all cancel out are omitted. Pagination: `limit` (1–1000, default 100)
  *    rows per page; when more follow, `nextCursor` is an opaque string to pass as `cursor` for the next page
  *    (keyset: pages stay consistent while new entries arrive).
+ *  - cost: whole UTC months and days are read from the store's rollups; a bound inside a UTC day sums that
+ *    partial day from the entries (an index range on MongoDB, a collection scan on FerretDB).
  * Errors: {"error":{"code","message"}}: 400 invalid_query (the message names the parameter), 404 unknown_payment,
  * 500 internal_error.
  */

@@ -139,7 +139,7 @@ describe('ledger app: states from the revenue topic → entries → read API', (
   });
 
   it('reconciles its entries with its recorded states and with the topic', async () => {
-    expect((await getJson(base, `/v1/reconciliation?websiteId=${w}`)).body).toEqual({ ok: true, checked: 5, mismatches: [], pendingPayments: 0 });
+    expect((await getJson(base, `/v1/reconciliation?websiteId=${w}`)).body).toEqual({ ok: true, checked: 5, mismatches: [], pendingPayments: 0, rollups: { ok: true, checked: 7, mismatched: [], unlisted: [], skipped: 0 } });
     const topic = (await getJson(base, `/v1/reconciliation?websiteId=${w}&against=topic`)).body;
     expect(topic).toMatchObject({ ok: true, against: 'topic', checked: 5, mismatches: [], lagging: [] });
   });

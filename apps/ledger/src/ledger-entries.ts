@@ -363,20 +363,32 @@ export function computeLedgerEntries(previous: PaymentState | null, next: Paymen
   return computeLedgerTransition(recorded, next, recordedAt)?.entries ?? [];
 }
 
-/** Applies a revision chain in order, skipping stale revisions; returns all entries and the final record. */
-export function computeLedgerChain(previous: RecordedPayment | null, states: readonly PaymentState[], recordedAt: string): LedgerTransition | null {
+/** One step of a revision chain: the revision applied, the entries it produced and what is held after it. */
+export interface LedgerStep {
+  revision: number;
+  entries: LedgerEntry[];
+  after: RecordedPayment;
+}
+
+/** Applies a revision chain in order, step by step; stale revisions produce no step. */
+export function computeLedgerSteps(previous: RecordedPayment | null, states: readonly PaymentState[], recordedAt: string): LedgerStep[] {
   const sorted = [...states].sort((a, b) => a.revision - b.revision);
+  const steps: LedgerStep[] = [];
   let current = previous;
-  const entries: LedgerEntry[] = [];
-  let changed = false;
   for (const s of sorted) {
     const t = computeLedgerTransition(current, s, recordedAt);
     if (!t) continue;
-    entries.push(...t.entries);
+    steps.push({ revision: s.revision, entries: t.entries, after: t.recorded });
     current = t.recorded;
-    changed = true;
   }
-  return changed && current ? { entries, recorded: current } : null;
+  return steps;
+}
+
+/** Applies a revision chain in order, skipping stale revisions; returns all entries and the final record. */
+export function computeLedgerChain(previous: RecordedPayment | null, states: readonly PaymentState[], recordedAt: string): LedgerTransition | null {
+  const steps = computeLedgerSteps(previous, states, recordedAt);
+  const last = steps[steps.length - 1];
+  return last ? { entries: steps.flatMap((s) => s.entries), recorded: last.after } : null;
 }
 
 /** Per-payment figures implied by a set of entries (all components at every attribution). */

@@ -45,7 +45,7 @@ const histories = paymentHistories({ websiteId, payments: 16, seed: 31 });
 const latest = latestOf(histories);
 
 /** Runs `npm run <script> -w @metrivo/ledger -- <args>`; resolves with the exit code and the JSON line it printed. */
-function runCli(script: 'rebuild' | 'reconcile', args: string[]): Promise<{ code: number | null; json: any; stdout: string; stderr: string }> {
+function runCli(script: 'rebuild' | 'reconcile' | 'rollups', args: string[]): Promise<{ code: number | null; json: any; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('npm', ['run', '--silent', script, '-w', '@metrivo/ledger', '--', ...args, '--json'], { cwd: repoRoot, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -145,5 +145,14 @@ describe('ledger rebuild from the revenue topic', () => {
     expect(Object.keys(byKey).sort()).toEqual([victim!.paymentKey, 'stripe:pi_bogus'].sort());
     expect(byKey[victim!.paymentKey].actual.grossMinor).toBe(byKey[victim!.paymentKey].expected.grossMinor - victim!.amountMinor);
     expect(byKey['stripe:pi_bogus']).toMatchObject({ expected: null, topicRevision: null, actual: { grossMinor: 1234 } });
-  }, 30_000);
+
+    // The rollups (what summary and revenue read) no longer equal the entries either: reported, then rebuilt.
+    const check = await runCli('rollups', ['check', '--db', rebuiltDb, '--website', websiteId]);
+    expect(check.code).toBe(1);
+    expect(check.json.mismatched).toEqual(expect.arrayContaining([{ livemode: true, period: victim!.occurredDay }, { livemode: true, period: victim!.occurredDay.slice(0, 7) }]));
+    const rebuiltRollups = await runCli('rollups', ['rebuild', '--db', rebuiltDb, '--website', websiteId]);
+    expect(rebuiltRollups.code).toBe(0);
+    expect(rebuiltRollups.json.entries).toBe(await rebuilt.entries.countDocuments({ websiteId }));
+    expect((await runCli('rollups', ['check', '--db', rebuiltDb, '--website', websiteId])).json).toMatchObject({ ok: true, mismatched: [], unlisted: [] });
+  }, 60_000);
 });

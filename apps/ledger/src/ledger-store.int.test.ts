@@ -177,7 +177,7 @@ describe('LedgerStore.applyStates', () => {
     }
     // Late replays of everything change nothing.
     const replay = await chaotic.applyStates(history().flat(), NOW);
-    expect(replay).toEqual({ paymentsAdvanced: 0, staleRevisions: history().flat().length, entriesInserted: 0, entriesAlreadyPresent: 0 });
+    expect(replay).toEqual({ paymentsAdvanced: 0, staleRevisions: history().flat().length, entriesInserted: 0, entriesAlreadyPresent: 0, rollupsWritten: 0, rollupConflicts: 0 });
 
     expect(await allTotals(chaotic)).toEqual(await allTotals(reference));
     for (const groupBy of ['day', 'channel', 'source', 'confidence'] as const) {
@@ -189,6 +189,91 @@ describe('LedgerStore.applyStates', () => {
       history().map((revs) => [revs[revs.length - 1]!.paymentKey, revs.length, null]).sort(),
     );
     expect((await chaotic.reconcileRecorded('w_1')).ok).toBe(true);
+  });
+});
+
+describe('day and month rollups', () => {
+  /** Summary and revenue by day computed straight from the entry documents (the definition the rollups must meet). */
+  async function fromEntries(store: LedgerStore, livemode: boolean, from?: Date, to?: Date): Promise<{ net: Record<string, number>; payments: Record<string, number>; days: Record<string, number> }> {
+    const docs = (await store.entries.find({ websiteId: 'w_1', livemode }).toArray()).filter((e) => (!from || e.occurredAt >= from) && (!to || e.occurredAt < to));
+    const net: Record<string, number> = {};
+    const days: Record<string, number> = {};
+    const gross = new Map<string, number>();
+    for (const e of docs) {
+      net[e.currency] = (net[e.currency] ?? 0) + e.amountMinor;
+      days[`${e.occurredDay}/${e.currency}`] = (days[`${e.occurredDay}/${e.currency}`] ?? 0) + e.amountMinor;
+      if (e.component === 'gross') gross.set(`${e.currency}/${e.paymentKey}`, (gross.get(`${e.currency}/${e.paymentKey}`) ?? 0) + e.amountMinor);
+    }
+    const payments: Record<string, number> = {};
+    for (const [k, g] of gross) if (g > 0) payments[k.split('/')[0]!] = (payments[k.split('/')[0]!] ?? 0) + 1;
+    return { net, payments, days };
+  }
+
+  async function fromStore(store: LedgerStore, livemode: boolean, from?: Date, to?: Date): Promise<{ net: Record<string, number>; payments: Record<string, number>; days: Record<string, number> }> {
+    const summary = await store.summary({ websiteId: 'w_1', livemode, from, to });
+    const rows = (await store.revenue({ websiteId: 'w_1', livemode, groupBy: 'day', limit: 1000, from, to })).rows;
+    const net: Record<string, number> = {};
+    const payments: Record<string, number> = {};
+    for (const [c, cur] of Object.entries(summary.currencies)) {
+      net[c] = cur.netMinor;
+      if (cur.payments > 0) payments[c] = cur.payments;
+    }
+    return { net, payments, days: Object.fromEntries(rows.map((r) => [`${r.key}/${r.currency}`, r.netMinor])) };
+  }
+
+  const dropZeros = (r: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== 0));
+
+  it('answers whole days from rollups and partial days at the range edges from entries, like the entries alone', async () => {
+    const store = await freshStore();
+    await store.applyStates(history().flat(), NOW);
+    const ranges: [string | undefined, string | undefined][] = [
+      [undefined, undefined],
+      ['2026-11-30T00:00:00.000Z', '2026-12-02T00:00:00.000Z'],
+      ['2026-11-29T12:00:00.000Z', undefined],
+      [undefined, '2026-12-01T09:30:00.000Z'],
+      ['2026-11-30T23:00:00.000Z', '2026-12-01T09:30:00.000Z'],
+      ['2026-12-01T08:00:00.000Z', '2026-12-01T09:30:00.000Z'],
+      ['2026-11-29T10:00:00.001Z', '2026-12-03T09:00:00.000Z'],
+      ['2026-12-20T00:00:00.000Z', '2026-12-21T00:00:00.000Z'],
+    ];
+    for (const livemode of [true, false]) {
+      for (const [f, t] of ranges) {
+        const from = f ? new Date(f) : undefined;
+        const to = t ? new Date(t) : undefined;
+        const expected = await fromEntries(store, livemode, from, to);
+        const actual = await fromStore(store, livemode, from, to);
+        expect({ range: [f, t], livemode, net: actual.net, payments: actual.payments, days: actual.days }).toEqual({
+          range: [f, t],
+          livemode,
+          net: expected.net,
+          payments: expected.payments,
+          days: dropZeros(expected.days),
+        });
+      }
+    }
+  });
+
+  it('builds the rollups of a database written before they existed (backfill), pending transitions included', async () => {
+    n += 1;
+    const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}` };
+    const crashing = createLedgerStore(crashingDb(testDb.db, names.statesCollection, 'bulkWrite', 4), names);
+    const store = createLedgerStore(testDb.db, names);
+    await store.ensureIndexes();
+    const all = history();
+    const reference = await freshStore();
+    await reference.applyStates(all.flat(), NOW);
+    // Batch 1 settles; batch 2 crashes before its finalize: its entries and rollups are in, its payments pending.
+    await crashing.applyStates(all.slice(0, 3).flat(), NOW);
+    await expect(crashing.applyStates(all.slice(3).flat(), NOW)).rejects.toThrow(/simulated crash/);
+    // An older ledger had no rollups at all.
+    await testDb.db.collection(`${names.entriesCollection}_rollups`).drop();
+    await testDb.db.collection(`${names.entriesCollection}_rollup_days`).drop();
+    expect(await store.ensureRollups()).toMatchObject({ built: true });
+    expect(await store.ensureRollups()).toMatchObject({ built: false });
+    expect((await store.checkRollups('w_1')).skipped).toBeGreaterThan(0);
+    expect(await store.completePending()).toBe(2);
+    expect(await allTotals(store)).toEqual(await allTotals(reference));
+    expect(await store.reconcileRecorded('w_1')).toMatchObject({ ok: true, pendingPayments: 0, rollups: { ok: true, skipped: 0 } });
   });
 });
 
@@ -223,10 +308,10 @@ describe('crash safety', () => {
   const s3 = nextRevision(s2, { attribution: highSession });
   const s4 = nextRevision(s3, { refundedMinor: 1200, refundedAt: '2026-12-04T00:00:00.000Z' });
 
-  async function storesOn(failing: { collection: 'states' | 'entries'; method: 'bulkWrite' | 'insertMany'; call: number }): Promise<{ crashing: LedgerStore; healthy: LedgerStore }> {
+  async function storesOn(failing: { collection: 'states' | 'entries' | 'rollups'; method: 'bulkWrite' | 'insertMany'; call: number }): Promise<{ crashing: LedgerStore; healthy: LedgerStore }> {
     n += 1;
     const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}` };
-    const target = failing.collection === 'states' ? names.statesCollection : names.entriesCollection;
+    const target = failing.collection === 'states' ? names.statesCollection : failing.collection === 'rollups' ? `${names.entriesCollection}_rollups` : names.entriesCollection;
     const crashing = createLedgerStore(crashingDb(testDb.db, target, failing.method, failing.call), names);
     const healthy = createLedgerStore(testDb.db, names);
     await healthy.ensureIndexes();
@@ -269,6 +354,57 @@ describe('crash safety', () => {
       [2, -700],
       [4, -500],
     ]);
+  });
+
+  it('converges when the crash hits the rollup write (entries written, payment pending)', async () => {
+    // rollup bulkWrite calls: #1 batch 1, #2 batch 2 → crash; the entries of batch 2 are in, the payment is pending.
+    const { crashing, healthy } = await storesOn({ collection: 'rollups', method: 'bulkWrite', call: 2 });
+    await crashing.applyStates([s1], NOW);
+    await expect(crashing.applyStates([s2, s3], NOW)).rejects.toThrow(/simulated crash/);
+    expect(await healthy.states.countDocuments({ pendingRevision: 3 })).toBe(1);
+    expect((await healthy.checkRollups('w_1')).skipped).toBeGreaterThan(0);
+    expect(await healthy.completePending()).toBe(1);
+    await expectSettledAt(healthy, s3);
+  });
+
+  it('keeps the rollup marker of a payment still pending, however old, while other payments update that rollup', async () => {
+    n += 1;
+    // TTL 0: every marker is "expired" at once; only the pending check keeps the crashed writer's marker.
+    const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}`, rollupMarkerTtlMs: 0 };
+    const crashing = createLedgerStore(crashingDb(testDb.db, names.statesCollection, 'bulkWrite', 4), names);
+    const healthy = createLedgerStore(testDb.db, names);
+    await healthy.ensureIndexes();
+    await crashing.applyStates([s1], NOW);
+    await expect(crashing.applyStates([s2, s3], NOW)).rejects.toThrow(/simulated crash/);
+    // Another payment on the same days, written by another instance, while stripe:pi_crash is pending.
+    const other = paymentState({ paymentKey: 'stripe:pi_other', paidAt: s1.paidAt, refundedMinor: 100, refundedAt: '2026-12-01T00:00:00.000Z' });
+    await healthy.applyStates([other], new Date(NOW.getTime() + 60_000));
+    expect(await healthy.completePending()).toBe(1);
+    const s = await healthy.summary({ websiteId: 'w_1', livemode: true });
+    expect(s.currencies.eur).toMatchObject({ grossMinor: s3.grossMinor + other.grossMinor, refundedMinor: s3.refundedMinor + 100, payments: 2 });
+    expect((await healthy.checkRollups('w_1')).ok).toBe(true);
+  });
+
+  it('adds a transition to the rollups once when two writers apply the same batch at the same time', async () => {
+    n += 1;
+    const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}` };
+    const a = createLedgerStore(testDb.db, names);
+    const b = createLedgerStore(testDb.db, names);
+    await a.ensureIndexes();
+    await a.applyStates([s1], NOW);
+    const untilApplied = async (store: LedgerStore): Promise<void> => {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          await store.applyStates([s2, s3, s4], NOW);
+          return;
+        } catch (err) {
+          if (!(err instanceof LedgerConflictError) || attempt > 10) throw err;
+        }
+      }
+    };
+    await Promise.all([untilApplied(a), untilApplied(b)]);
+    await a.completePending();
+    await expectSettledAt(a, s4);
   });
 
   it('completes a transition a crash left pending before any entry was written', async () => {
@@ -331,7 +467,7 @@ describe('reconciliation', () => {
   it('reports an injected mismatch, a state the ledger has not caught up with, and entries without a state', async () => {
     const store = await freshStore();
     await store.applyStates(history().flat(), NOW);
-    expect(await store.reconcileRecorded('w_1')).toEqual({ ok: true, checked: 5, mismatches: [], pendingPayments: 0 });
+    expect(await store.reconcileRecorded('w_1')).toEqual({ ok: true, checked: 5, mismatches: [], pendingPayments: 0, rollups: { ok: true, checked: 9, mismatched: [], unlisted: [], skipped: 0 } });
 
     // Inject an extra refund entry on manual:order-7 and a stray entry for a payment without a state.
     const [d] = await store.entries.find({ paymentKey: 'manual:order-7' }).toArray();
@@ -365,6 +501,41 @@ describe('reconciliation', () => {
     expect(behind.mismatches).toEqual([
       expect.objectContaining({ paymentKey: 'stripe:in_c', expected: expect.objectContaining({ netMinor: 1500 }), actual: expect.objectContaining({ netMinor: 2000 }) }),
     ]);
+  });
+
+  it('reports rollups that do not add up to the entries, and rebuilds them', async () => {
+    const store = await freshStore();
+    await store.applyStates(history().flat(), NOW);
+    const before = await allTotals(store);
+    const [d] = await store.entries.find({ paymentKey: 'manual:order-7' }).toArray();
+    await store.entries.insertOne({ ...d!, _id: 'injected-refund', kind: 'refund', component: 'refunded', amountMinor: -300, grossMinor: 0, refundedMinor: 300 });
+    const check = await store.checkRollups('w_1');
+    expect(check).toMatchObject({ ok: false, mismatched: [{ livemode: true, period: d!.occurredDay.slice(0, 7) }, { livemode: true, period: d!.occurredDay }], unlisted: [] });
+    expect((await store.reconcileRecorded('w_1')).ok).toBe(false);
+    // The rollups still say what was recorded through applyStates.
+    expect(await allTotals(store)).toEqual(before);
+
+    const rebuilt = await store.rebuildRollups({ websiteId: 'w_1' });
+    expect(rebuilt.entries).toBe(await store.entries.countDocuments({ websiteId: 'w_1' }));
+    expect((await store.checkRollups('w_1')).ok).toBe(true);
+    expect((await allTotals(store)).live.currencies.usd).toEqual({ ...before.live.currencies.usd, refundedMinor: 300, netMinor: before.live.currencies.usd!.netMinor - 300 });
+  });
+
+  it('explains a payment by the entry ids on its record, and one recorded before those were kept by a query', async () => {
+    const store = await freshStore();
+    await store.applyStates(history().flat(), NOW);
+    const explained = await store.getPayment('w_1', 'stripe:pi_a');
+    expect(explained!.entries.map((e) => [e.revision, e.seq, e.kind])).toEqual([
+      [1, 0, 'revenue'],
+      [2, 0, 'refund'],
+      [3, 0, 'attribution_move'],
+      [3, 1, 'attribution_move'],
+      [3, 2, 'attribution_move'],
+      [3, 3, 'attribution_move'],
+      [4, 0, 'refund'],
+    ]);
+    await store.states.updateOne({ _id: paymentDocId('w_1', 'stripe:pi_a') }, { $unset: { entryIds: '' } });
+    expect(await store.getPayment('w_1', 'stripe:pi_a')).toEqual(explained);
   });
 
   it('uses a stable id per payment document', () => {

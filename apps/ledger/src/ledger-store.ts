@@ -2,7 +2,26 @@ import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db, Document, IndexDescription } from 'mongodb';
 import { confidences, type Confidence, type PaymentState } from '@metrivo/contracts';
 import { RetryLaterError } from '@metrivo/kafka';
-import { computeLedgerChain, type Holding, type LedgerEntry, type RecordedPayment } from './ledger-entries';
+import { computeLedgerSteps, type Holding, type LedgerEntry, type RecordedPayment } from './ledger-entries';
+import {
+  addContribution,
+  emptyRollup,
+  expiredMarkers,
+  periodsToRead,
+  periodsOf,
+  planRange,
+  pruneMarkers,
+  rollupContribution,
+  rollupId,
+  RollupFolder,
+  sameFigures,
+  touchedRollups,
+  type PaymentSteps,
+  type RangePlan,
+  type Rollup,
+  type RollupEntryFields,
+  type RollupKey,
+} from './ledger-rollups';
 import { reconcilePayments, type LedgerGroupTotals, type ReconciliationReport } from './reconcile';
 
 /**
@@ -22,14 +41,34 @@ import { reconcilePayments, type LedgerGroupTotals, type ReconciliationReport } 
  *   3. insert the entries of every transition, unordered, ignoring duplicate ids (one insertMany);
  *   4. finalize: set state + holdings to the chain's last revision and clear `pending`, conditional on the
  *      pending revision (bulkWrite, chunked likewise).
+ *   3½. rollups: add the transitions to the (website, mode, day / month) rollup documents they touch, by
+ *      read-modify-write with a version check; a per-payment marker in each rollup makes this idempotent
+ *      (see ledger-rollups.ts and applyRollups below).
  * A crash after 2 leaves `pending`; the next batch touching the key, or completePending() at startup, recomputes
- * the same transitions from the same recorded state (same ids → no duplicates) and finalizes. Recording the chain
+ * the same transitions from the same recorded state (same ids → no duplicates; rollup markers → nothing added
+ * twice) and finalizes. Recording the chain
  * first matters because the revenue topic is compacted: the re-delivered batch may no longer contain the revision
  * whose entries were written, and computing from a later one would count the difference twice.
  */
 
 export const LEDGER_ENTRIES = 'ledger_entries';
 export const LEDGER_PAYMENT_STATES = 'ledger_payment_states';
+export const LEDGER_ROLLUPS = 'ledger_rollups';
+export const LEDGER_ROLLUP_DAYS = 'ledger_rollup_days';
+
+/** A day or month rollup as stored: `version` changes on every write (compare-and-set). */
+export type RollupDoc = Rollup & { _id: string; version: number };
+
+/** Per (website, mode): the days that have a rollup document, so an open-ended range knows which to read. */
+export interface RollupDaysDoc {
+  _id: string;
+  websiteId: string;
+  livemode: boolean;
+  days: string[];
+}
+
+/** `_id` of the rollup-days document that says the rollups were built from the entries (see ensureRollups). */
+const ROLLUPS_READY_ID = '_rollups_ready';
 
 /** A LedgerEntry as stored: `_id` = its id, Dates for range queries, and per-component amounts for `$sum`. */
 export type LedgerEntryDoc = Omit<LedgerEntry, 'id' | 'occurredAt' | 'recordedAt'> & {
@@ -57,6 +96,8 @@ export interface LedgerStateDoc {
   /** paidAt of `state` as a date (null until a first revision is finalized): orders the payments list. */
   paidAt: Date | null;
   recordedAt: Date;
+  /** Ids of the entries of every finalized transition (absent on documents written before it existed). */
+  entryIds?: string[];
 }
 
 export interface ApplyResult {
@@ -68,6 +109,10 @@ export interface ApplyResult {
   entriesInserted: number;
   /** Entries that already existed (replays). */
   entriesAlreadyPresent: number;
+  /** Daily rollup documents written (created or updated). */
+  rollupsWritten: number;
+  /** Rollup writes that lost a compare-and-set race and were redone. */
+  rollupConflicts: number;
 }
 
 /** Another writer changed a payment's record between our read and our write: retry the batch. */
@@ -160,6 +205,7 @@ export interface PaymentExplanation {
 export interface LedgerStore {
   readonly entries: Collection<LedgerEntryDoc>;
   readonly states: Collection<LedgerStateDoc>;
+  readonly rollups: Collection<RollupDoc>;
   ensureIndexes(): Promise<void>;
   /** Applies a consumer batch of PaymentStates (any order, duplicates, several revisions per key). Idempotent. */
   applyStates(states: readonly PaymentState[], now?: Date): Promise<ApplyResult>;
@@ -172,21 +218,66 @@ export interface LedgerStore {
   ledgerTotals(filter: { websiteId?: string; paymentKeys?: readonly string[] }): Promise<LedgerGroupTotals[]>;
   /** Compares entries with the given states (e.g. read from the compacted topic); only their keys are checked. */
   reconcileStates(states: readonly PaymentState[]): Promise<ReconciliationReport>;
-  /** Compares entries with the recorded states of a website (every key with entries or a recorded state). */
-  reconcileRecorded(websiteId: string): Promise<ReconciliationReport & { pendingPayments: number }>;
+  /**
+   * Compares entries with the recorded states of a website (every key with entries or a recorded state), and the
+   * website's day and month rollups with its entries.
+   */
+  reconcileRecorded(websiteId: string): Promise<ReconciliationReport & { pendingPayments: number; rollups: RollupCheck }>;
+  /** Builds the rollups from the entries once (a database written before rollups existed); idempotent. */
+  ensureRollups(): Promise<{ built: boolean; rollups: number; ms: number }>;
+  /**
+   * Recomputes the rollups from the entries (all websites, or one) and replaces the stored ones. Run it with
+   * the ledger consumers stopped: a transition applied meanwhile could be overwritten.
+   */
+  rebuildRollups(filter?: { websiteId?: string }): Promise<{ rollups: number; entries: number; ms: number }>;
+  /** Compares a website's rollups with its entries (periods a payment mid-transition touches are skipped). */
+  checkRollups(websiteId: string): Promise<RollupCheck>;
   /** Latest recorded states of a website in one mode, newest paidAt first, keyset-paginated. */
   listPayments(query: PaymentsQuery): Promise<PaymentsPage>;
   ping(): Promise<void>;
 }
 
+export interface RollupCheck {
+  ok: boolean;
+  /** Rollups (mode × day or month) compared. */
+  checked: number;
+  /** Rollups that do not equal the sum of their entries (missing ones included). */
+  mismatched: { livemode: boolean; period: string }[];
+  /** Rollups that the website's day list does not name (an open-ended query would miss them). */
+  unlisted: { livemode: boolean; period: string }[];
+  /** Rollups not compared because a payment mid-transition touches them. */
+  skipped: number;
+}
+
 export interface LedgerStoreOptions {
   entriesCollection?: string;
   statesCollection?: string;
+  /** Default: ledger_rollups, or `${entriesCollection}_rollups` when entriesCollection is given. */
+  rollupsCollection?: string;
+  /** Default: ledger_rollup_days, or `${entriesCollection}_rollup_days`. */
+  rollupDaysCollection?: string;
+  /**
+   * Age after which a rollup marker is dropped even if this process did not finalize its payment (a marker left
+   * by a crashed writer), unless the payment is still pending. A writer stalled longer than this between its read
+   * and its rollup write could add a transition twice; checkRollups would report the period. Default 15 minutes.
+   */
+  rollupMarkerTtlMs?: number;
 }
+
+/** Rollup documents per read-modify-write round (find + bulkWrite). */
+const ROLLUP_WRITES_PER_CALL = 50;
+/** Compare-and-set rounds for the rollups of one batch before the batch is retried as a whole. */
+const ROLLUP_ATTEMPTS = 5;
+/** Payments remembered as finalized by this process, for dropping their rollup markers on the next write. */
+const FINALIZED_MEMORY = 20_000;
 
 /** Stable `_id` of a payment's state document (hash: websiteIds and payment keys may both contain ':'). */
 export function paymentDocId(websiteId: string, paymentKey: string): string {
   return createHash('sha256').update(JSON.stringify([websiteId, paymentKey])).digest('base64url');
+}
+
+export function rollupDaysId(websiteId: string, livemode: boolean): string {
+  return createHash('sha256').update(JSON.stringify(['days', websiteId, livemode])).digest('base64url');
 }
 
 export function toEntryDoc(e: LedgerEntry): LedgerEntryDoc {
@@ -227,6 +318,15 @@ export function fromEntryDoc(d: LedgerEntryDoc): LedgerEntry {
 }
 
 const DUPLICATE_KEY = 11000;
+
+export function emptyApplyResult(): ApplyResult {
+  return { paymentsAdvanced: 0, staleRevisions: 0, entriesInserted: 0, entriesAlreadyPresent: 0, rollupsWritten: 0, rollupConflicts: 0 };
+}
+
+/** Adds one batch's result to running totals (mutates `into`). */
+export function addApplyResult(into: ApplyResult, r: ApplyResult): void {
+  for (const k of Object.keys(r) as (keyof ApplyResult)[]) into[k] += r[k];
+}
 
 /**
  * Update statements per bulkWrite call. FerretDB v1.24 (SQLite) hangs on an `update` command carrying 100 or
@@ -322,9 +422,72 @@ const groupField: Record<RevenueGrouping, string> = {
   confidence: '$attribution.confidence',
 };
 
+/** Sums of one (currency, confidence): a rollup cell or an aggregation row of entries. */
+export interface SummaryRow {
+  currency: string;
+  confidence: Confidence;
+  grossMinor: number;
+  refundedMinor: number;
+  netMinor: number;
+}
+
+/** The summary from sums per (currency, confidence) and payment counts per currency. */
+export function summaryFromRows(rows: readonly SummaryRow[], payments: Record<string, number>): Summary {
+  const currencies: Record<string, CurrencySummary> = {};
+  const byConfidence = Object.fromEntries(confidences.map((c) => [c, {} as Record<string, number>])) as Record<Confidence, Record<string, number>>;
+  for (const row of rows) {
+    const cur = (currencies[row.currency] ??= { grossMinor: 0, refundedMinor: 0, netMinor: 0, payments: 0 });
+    cur.grossMinor += row.grossMinor;
+    cur.refundedMinor += row.refundedMinor;
+    cur.netMinor += row.netMinor;
+    const conf = byConfidence[row.confidence];
+    if (conf) conf[row.currency] = (conf[row.currency] ?? 0) + row.netMinor;
+  }
+  for (const [currency, n] of Object.entries(payments)) {
+    const cur = currencies[currency];
+    if (cur) cur.payments = n;
+  }
+  // Regular shape: every confidence lists every currency.
+  const currencyCodes = Object.keys(currencies).sort();
+  for (const c of confidences) {
+    const sorted: Record<string, number> = {};
+    for (const code of currencyCodes) sorted[code] = byConfidence[c][code] ?? 0;
+    byConfidence[c] = sorted;
+  }
+  const sortedCurrencies: Record<string, CurrencySummary> = {};
+  for (const code of currencyCodes) sortedCurrencies[code] = currencies[code]!;
+  return { currencies: sortedCurrencies, byConfidence };
+}
+
+/** One page of revenue rows: groups whose amounts all cancel are left out; ordered by (key, currency). */
+export function revenuePageFromGroups(groups: readonly RevenueRow[], q: Pick<RevenueQuery, 'limit' | 'after'>): RevenuePage {
+  const byPosition = (a: { key: string; currency: string }, b: { key: string; currency: string }): number =>
+    a.key < b.key ? -1 : a.key > b.key ? 1 : a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0;
+  const after = q.after;
+  const rows = groups
+    .filter((g) => g.grossMinor !== 0 || g.refundedMinor !== 0 || g.netMinor !== 0)
+    .filter((g) => !after || byPosition(g, after) > 0)
+    .sort(byPosition);
+  const page = rows.slice(0, q.limit).map((g) => ({ ...g }));
+  const lastRow = page[page.length - 1];
+  return { rows: page, next: rows.length > q.limit && lastRow ? { key: lastRow.key, currency: lastRow.currency } : null };
+}
+
 export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): LedgerStore {
   const entries = db.collection<LedgerEntryDoc>(options.entriesCollection ?? LEDGER_ENTRIES);
   const states = db.collection<LedgerStateDoc>(options.statesCollection ?? LEDGER_PAYMENT_STATES);
+  const rollups = db.collection<RollupDoc>(options.rollupsCollection ?? (options.entriesCollection ? `${options.entriesCollection}_rollups` : LEDGER_ROLLUPS));
+  const rollupDays = db.collection<RollupDaysDoc>(
+    options.rollupDaysCollection ?? (options.entriesCollection ? `${options.entriesCollection}_rollup_days` : LEDGER_ROLLUP_DAYS),
+  );
+  const markerTtlMs = options.rollupMarkerTtlMs ?? 15 * 60_000;
+  /** paymentDocId → revision this process finalized: their rollup markers can go on the next write. */
+  const finalized = new Map<string, number>();
+  const rememberFinalized = (pid: string, revision: number): void => {
+    finalized.delete(pid);
+    finalized.set(pid, revision);
+    if (finalized.size > FINALIZED_MEMORY) finalized.delete(finalized.keys().next().value!);
+  };
 
   async function ensureIndexes(): Promise<void> {
     await createIndexesOneByOne(entries, [
@@ -344,12 +507,15 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
   /** Steps 2–4 of the protocol for the given keys, their incoming states and their current documents. */
   async function settle(incoming: Map<string, IncomingKey>, docs: Map<string, LedgerStateDoc>, now: Date): Promise<ApplyResult> {
     const nowIso = now.toISOString();
-    const result: ApplyResult = { paymentsAdvanced: 0, staleRevisions: 0, entriesInserted: 0, entriesAlreadyPresent: 0 };
+    const result: ApplyResult = emptyApplyResult();
     const intents: AnyBulkWriteOperation<LedgerStateDoc>[] = [];
     let expectedInserts = 0;
     let expectedMatches = 0;
     const finals: AnyBulkWriteOperation<LedgerStateDoc>[] = [];
+    /** Per finalize statement: the payment and the revision it finalizes (same order as `finals`). */
+    const finalizing: { pid: string; revision: number }[] = [];
     const newEntries: LedgerEntryDoc[] = [];
+    const transitions: PaymentSteps[] = [];
 
     for (const [id, key] of incoming) {
       const doc = docs.get(id) ?? null;
@@ -360,8 +526,11 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
       result.staleRevisions += key.states.length - fresh.length;
       const chain = [...pending, ...fresh];
       if (chain.length === 0) continue;
-      const transition = computeLedgerChain(recorded, chain, nowIso);
-      if (!transition) continue;
+      const steps = computeLedgerSteps(recorded, chain, nowIso);
+      const lastStep = steps[steps.length - 1];
+      if (!lastStep) continue;
+      const transition = { entries: steps.flatMap((step) => step.entries), recorded: lastStep.after };
+      transitions.push({ paymentDocId: id, before: recorded, steps });
       const last = transition.recorded.state;
       if (fresh.length > 0) {
         if (doc) {
@@ -408,9 +577,12 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
               paidAt: new Date(last.paidAt),
               recordedAt: now,
             },
+            // The explain trail reads entries by _id (FerretDB uses no secondary index for a query by paymentKey).
+            $addToSet: { entryIds: { $each: transition.entries.map((e) => e.id) } },
           },
         },
       });
+      finalizing.push({ pid: id, revision: last.revision });
       result.paymentsAdvanced += 1;
     }
 
@@ -439,13 +611,117 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
     const inserted = await insertIgnoringDuplicates(entries, newEntries);
     result.entriesInserted = inserted.inserted;
     result.entriesAlreadyPresent = inserted.duplicates;
-    for (const part of chunk(finals, STATE_WRITES_PER_CALL)) await states.bulkWrite(part, { ordered: false });
+    const rolled = await applyRollups(transitions, now);
+    result.rollupsWritten = rolled.written;
+    result.rollupConflicts = rolled.conflicts;
+    for (let i = 0; i < finals.length; i += STATE_WRITES_PER_CALL) {
+      const r = await states.bulkWrite(finals.slice(i, i + STATE_WRITES_PER_CALL), { ordered: false });
+      // Only when every statement of the chunk matched do we know which payments are final (markers can go).
+      const part = finalizing.slice(i, i + STATE_WRITES_PER_CALL);
+      if (r.matchedCount === part.length) for (const f of part) rememberFinalized(f.pid, f.revision);
+    }
     return result;
+  }
+
+  /**
+   * Step 3½: adds the payments' transitions to the day and month rollups they touch. Per round: read the rollups, add to
+   * each what its markers say is missing, write back conditional on the version read (new ones: insert). Writes
+   * that lost a race are redone from a fresh read; the markers make a redone or repeated write add nothing twice.
+   */
+  async function applyRollups(transitions: readonly PaymentSteps[], now: Date): Promise<{ written: number; conflicts: number }> {
+    const byRollup = new Map<string, { key: RollupKey; payments: PaymentSteps[] }>();
+    for (const p of transitions) {
+      for (const key of touchedRollups(p)) {
+        const id = rollupId(key);
+        const slot = byRollup.get(id) ?? { key, payments: [] };
+        slot.payments.push(p);
+        byRollup.set(id, slot);
+      }
+    }
+    let written = 0;
+    let conflicts = 0;
+    let todo = [...byRollup.keys()];
+    for (let attempt = 0; attempt < ROLLUP_ATTEMPTS && todo.length > 0; attempt += 1) {
+      const lost: string[] = [];
+      for (const ids of chunk(todo, ROLLUP_WRITES_PER_CALL)) {
+        const found = new Map((await rollups.find({ _id: { $in: ids } }).toArray()).map((d) => [d._id, d]));
+        const ops: AnyBulkWriteOperation<RollupDoc>[] = [];
+        const created: RollupKey[] = [];
+        const nowMs = now.getTime();
+        // Old markers of payments whose transition is still pending must stay (rare: a crash's leftovers).
+        const expired = [...new Set([...found.values()].flatMap((d) => expiredMarkers({ ...d, applied: d.applied ?? {} }, nowMs, markerTtlMs, finalized)))];
+        const stillPending = new Set(
+          expired.length === 0
+            ? []
+            : (await states.find({ _id: { $in: expired }, pendingRevision: { $gt: 0 } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id),
+        );
+        for (const id of ids) {
+          const { key, payments } = byRollup.get(id)!;
+          const doc = found.get(id);
+          const rollup: Rollup = doc ? { websiteId: doc.websiteId, livemode: doc.livemode, period: doc.period, cells: doc.cells, payments: doc.payments, applied: doc.applied ?? {} } : emptyRollup(key);
+          let changed = false;
+          for (const p of payments) {
+            const c = rollupContribution(p, key, rollup.applied[p.paymentDocId]?.revision);
+            if (!c) continue;
+            addContribution(rollup, p.paymentDocId, c, nowMs);
+            changed = true;
+          }
+          if (!changed) continue;
+          pruneMarkers(rollup, nowMs, markerTtlMs, finalized, stillPending);
+          if (doc) {
+            ops.push({ replaceOne: { filter: { _id: id, version: doc.version }, replacement: { ...rollup, version: doc.version + 1 } } });
+          } else {
+            ops.push({ insertOne: { document: { ...rollup, _id: id, version: 1 } } });
+            if (key.period.length === 10) created.push(key);
+          }
+        }
+        if (ops.length === 0) continue;
+        // The day list first: a listed day without a rollup reads as empty, an unlisted rollup would be missed.
+        await listDays(created);
+        let landed = 0;
+        try {
+          const r = await rollups.bulkWrite(ops, { ordered: false });
+          landed = r.matchedCount + r.insertedCount;
+        } catch (err) {
+          if (duplicateOnlyWriteErrors(err) === null) throw err;
+          const r = (err as { result?: { matchedCount?: number; insertedCount?: number } }).result;
+          landed = (r?.matchedCount ?? 0) + (r?.insertedCount ?? 0);
+        }
+        written += landed;
+        if (landed < ops.length) {
+          conflicts += ops.length - landed;
+          lost.push(...ids);
+        }
+      }
+      todo = lost;
+    }
+    if (todo.length > 0) throw new LedgerConflictError(todo.length);
+    return { written, conflicts };
+  }
+
+  /** Adds days to their website's day list (idempotent); a month is listed through its days. */
+  async function listDays(keys: readonly RollupKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    const byList = new Map<string, { websiteId: string; livemode: boolean; days: Set<string> }>();
+    for (const k of keys) {
+      const id = rollupDaysId(k.websiteId, k.livemode);
+      const list = byList.get(id) ?? { websiteId: k.websiteId, livemode: k.livemode, days: new Set<string>() };
+      list.days.add(k.period);
+      byList.set(id, list);
+    }
+    const ops: AnyBulkWriteOperation<RollupDaysDoc>[] = [...byList].map(([id, l]) => ({
+      updateOne: {
+        filter: { _id: id },
+        update: { $addToSet: { days: { $each: [...l.days].sort() } }, $setOnInsert: { websiteId: l.websiteId, livemode: l.livemode } },
+        upsert: true,
+      },
+    }));
+    for (const part of chunk(ops, STATE_WRITES_PER_CALL)) await rollupDays.bulkWrite(part, { ordered: false });
   }
 
   async function applyStates(batch: readonly PaymentState[], now: Date = new Date()): Promise<ApplyResult> {
     const incoming = groupIncoming(batch);
-    if (incoming.size === 0) return { paymentsAdvanced: 0, staleRevisions: 0, entriesInserted: 0, entriesAlreadyPresent: 0 };
+    if (incoming.size === 0) return emptyApplyResult();
     const found = await states.find({ _id: { $in: [...incoming.keys()] } }).toArray();
     return settle(incoming, new Map(found.map((d) => [d._id, d])), now);
   }
@@ -461,7 +737,13 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
   async function getPayment(websiteId: string, paymentKey: string): Promise<PaymentExplanation | null> {
     const doc = await states.findOne({ _id: paymentDocId(websiteId, paymentKey) });
     if (!doc?.state) return null;
-    const docs = await entries.find({ websiteId, paymentKey }).sort({ revision: 1, seq: 1 }).toArray();
+    if (doc.entryIds) {
+      const docs = await entries.find({ _id: { $in: doc.entryIds } }).toArray();
+      docs.sort((a, b) => a.revision - b.revision || a.seq - b.seq);
+      return { state: doc.state, entries: docs.map(fromEntryDoc) };
+    }
+    // Written before entryIds existed: query by payment (an index range on MongoDB).
+    const docs = await entries.find({ websiteId, paymentKey, revision: { $lte: doc.revision } }).sort({ revision: 1, seq: 1 }).toArray();
     return { state: doc.state, entries: docs.map(fromEntryDoc) };
   }
 
@@ -472,9 +754,22 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
     return match;
   }
 
-  async function summary(q: SummaryQuery): Promise<Summary> {
-    const match = baseMatch(q);
-    const [byCurrencyConfidence, paymentCounts] = await Promise.all([
+  /** The rollups covering a website's whole days in the plan: whole months as one document, other days one each. */
+  async function readRollups(websiteId: string, livemode: boolean, days: NonNullable<RangePlan['days']>, byDay = false): Promise<RollupDoc[]> {
+    const list = await rollupDays.findOne({ _id: rollupDaysId(websiteId, livemode) });
+    const periods = periodsToRead(list?.days ?? [], days, byDay);
+    const out: RollupDoc[] = [];
+    for (const part of chunk(periods, 1000)) {
+      const ids = part.map((period) => rollupId({ websiteId, livemode, period }));
+      out.push(...(await rollups.find({ _id: { $in: ids } }, { projection: { applied: 0 } }).toArray()));
+    }
+    return out;
+  }
+
+  /** Sums per (currency, confidence) and payment counts of entries in [from, to): the partial days at range edges. */
+  async function summaryRowsFromEntries(q: SummaryQuery, edge: { from: Date; to: Date }): Promise<{ rows: SummaryRow[]; payments: Record<string, number> }> {
+    const match = baseMatch({ ...q, from: edge.from, to: edge.to });
+    const [rows, counts] = await Promise.all([
       entries
         .aggregate<{ _id: { currency: string; confidence: Confidence }; gross: number; refunded: number; net: number }>([
           { $match: match },
@@ -498,62 +793,73 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
         ])
         .toArray(),
     ]);
-    const currencies: Record<string, CurrencySummary> = {};
-    const byConfidence = Object.fromEntries(confidences.map((c) => [c, {} as Record<string, number>])) as Record<Confidence, Record<string, number>>;
-    for (const row of byCurrencyConfidence) {
-      const cur = (currencies[row._id.currency] ??= { grossMinor: 0, refundedMinor: 0, netMinor: 0, payments: 0 });
-      cur.grossMinor += row.gross;
-      cur.refundedMinor += row.refunded;
-      cur.netMinor += row.net;
-      const conf = byConfidence[row._id.confidence];
-      if (conf) conf[row._id.currency] = (conf[row._id.currency] ?? 0) + row.net;
+    return {
+      rows: rows.map((r) => ({ currency: r._id.currency, confidence: r._id.confidence, grossMinor: r.gross, refundedMinor: r.refunded, netMinor: r.net })),
+      payments: Object.fromEntries(counts.map((c) => [c._id, c.payments])),
+    };
+  }
+
+  async function summary(q: SummaryQuery): Promise<Summary> {
+    const plan = planRange(q.from, q.to);
+    const rows: SummaryRow[] = [];
+    const payments: Record<string, number> = {};
+    const addCounts = (counts: Record<string, number>): void => {
+      for (const [currency, n] of Object.entries(counts)) payments[currency] = (payments[currency] ?? 0) + n;
+    };
+    const [dayDocs, edges] = await Promise.all([
+      plan.days ? readRollups(q.websiteId, q.livemode, plan.days) : Promise.resolve([]),
+      Promise.all(plan.edges.map((edge) => summaryRowsFromEntries(q, edge))),
+    ]);
+    for (const doc of dayDocs) {
+      rows.push(...doc.cells);
+      addCounts(doc.payments);
     }
-    for (const row of paymentCounts) {
-      const cur = currencies[row._id];
-      if (cur) cur.payments = row.payments;
+    for (const edge of edges) {
+      rows.push(...edge.rows);
+      addCounts(edge.payments);
     }
-    // Regular shape: every confidence lists every currency.
-    const currencyCodes = Object.keys(currencies).sort();
-    for (const c of confidences) {
-      const sorted: Record<string, number> = {};
-      for (const code of currencyCodes) sorted[code] = byConfidence[c][code] ?? 0;
-      byConfidence[c] = sorted;
-    }
-    const sortedCurrencies: Record<string, CurrencySummary> = {};
-    for (const code of currencyCodes) sortedCurrencies[code] = currencies[code]!;
-    return { currencies: sortedCurrencies, byConfidence };
+    return summaryFromRows(rows, payments);
   }
 
   async function revenue(q: RevenueQuery): Promise<RevenuePage> {
-    const pipeline: Document[] = [
-      { $match: baseMatch(q) },
-      {
-        $group: {
-          _id: { key: groupField[q.groupBy], currency: '$currency' },
-          gross: { $sum: '$grossMinor' },
-          refunded: { $sum: '$refundedMinor' },
-          net: { $sum: '$amountMinor' },
-        },
-      },
-      // Groups where everything cancels (e.g. the old attribution after an upgrade) are not rows.
-      { $match: { $or: [{ gross: { $ne: 0 } }, { refunded: { $ne: 0 } }, { net: { $ne: 0 } }] } },
-    ];
-    if (q.after) {
-      pipeline.push({
-        $match: { $or: [{ '_id.key': { $gt: q.after.key } }, { '_id.key': q.after.key, '_id.currency': { $gt: q.after.currency } }] },
-      });
+    const plan = planRange(q.from, q.to);
+    const groups = new Map<string, RevenueRow>();
+    const add = (key: string, currency: string, gross: number, refunded: number, net: number): void => {
+      const k = JSON.stringify([key, currency]);
+      const g = groups.get(k) ?? { key, currency, grossMinor: 0, refundedMinor: 0, netMinor: 0 };
+      g.grossMinor += gross;
+      g.refundedMinor += refunded;
+      g.netMinor += net;
+      groups.set(k, g);
+    };
+    const [dayDocs, edges] = await Promise.all([
+      plan.days ? readRollups(q.websiteId, q.livemode, plan.days, q.groupBy === 'day') : Promise.resolve([]),
+      Promise.all(
+        plan.edges.map((edge) =>
+          entries
+            .aggregate<{ _id: { key: string; currency: string }; gross: number; refunded: number; net: number }>([
+              { $match: baseMatch({ ...q, from: edge.from, to: edge.to }) },
+              {
+                $group: {
+                  _id: { key: groupField[q.groupBy], currency: '$currency' },
+                  gross: { $sum: '$grossMinor' },
+                  refunded: { $sum: '$refundedMinor' },
+                  net: { $sum: '$amountMinor' },
+                },
+              },
+            ])
+            .toArray(),
+        ),
+      ),
+    ]);
+    for (const doc of dayDocs) {
+      for (const cell of doc.cells) {
+        const key = q.groupBy === 'day' ? doc.period : q.groupBy === 'channel' ? cell.channel : q.groupBy === 'source' ? cell.sourceName : cell.confidence;
+        add(key, cell.currency, cell.grossMinor, cell.refundedMinor, cell.netMinor);
+      }
     }
-    pipeline.push({ $sort: { '_id.key': 1, '_id.currency': 1 } }, { $limit: q.limit + 1 });
-    const docs = await entries.aggregate<{ _id: { key: string; currency: string }; gross: number; refunded: number; net: number }>(pipeline).toArray();
-    const rows = docs.slice(0, q.limit).map((d) => ({
-      key: String(d._id.key),
-      currency: d._id.currency,
-      grossMinor: d.gross,
-      refundedMinor: d.refunded,
-      netMinor: d.net,
-    }));
-    const lastRow = rows[rows.length - 1];
-    return { rows, next: docs.length > q.limit && lastRow ? { key: lastRow.key, currency: lastRow.currency } : null };
+    for (const rows of edges) for (const r of rows) add(String(r._id.key), r._id.currency, r.gross, r.refunded, r.net);
+    return revenuePageFromGroups([...groups.values()], q);
   }
 
   async function ledgerTotals(filter: { websiteId?: string; paymentKeys?: readonly string[] }): Promise<LedgerGroupTotals[]> {
@@ -589,8 +895,8 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
     return reconcilePayments(given, groups, { reportEntriesWithoutState: false });
   }
 
-  async function reconcileRecorded(websiteId: string): Promise<ReconciliationReport & { pendingPayments: number }> {
-    const [docs, groups] = await Promise.all([states.find({ websiteId }).toArray(), ledgerTotals({ websiteId })]);
+  async function reconcileRecorded(websiteId: string): Promise<ReconciliationReport & { pendingPayments: number; rollups: RollupCheck }> {
+    const [docs, groups, rollupCheck] = await Promise.all([states.find({ websiteId }).toArray(), ledgerTotals({ websiteId }), checkRollups(websiteId)]);
     // A payment mid-transition (pending) may have entries ahead of its recorded state: not compared until settled.
     const pendingKeys = new Set(docs.filter((d) => d.pendingRevision !== null && d.pendingRevision !== undefined).map((d) => d.paymentKey));
     const settled = docs.filter((d) => !pendingKeys.has(d.paymentKey) && d.state).map((d) => d.state!);
@@ -598,7 +904,106 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
       settled,
       groups.filter((g) => !pendingKeys.has(g.paymentKey)),
     );
-    return { ...report, pendingPayments: pendingKeys.size };
+    return { ...report, ok: report.ok && rollupCheck.ok, pendingPayments: pendingKeys.size, rollups: rollupCheck };
+  }
+
+  /**
+   * Rollups recomputed from the entries. Entries of transitions still pending (written ahead of their
+   * payment's recorded revision) are left out: completing the transition adds them (it finds no marker), and
+   * their days are reported as unsettled.
+   */
+  async function foldEntries(filter: { websiteId?: string }): Promise<{ folded: Map<string, Rollup>; entries: number; unsettled: Set<string> }> {
+    const website: Document = filter.websiteId !== undefined ? { websiteId: filter.websiteId } : {};
+    const pending = await states.find({ ...website, pendingRevision: { $gt: 0 } }, { projection: { websiteId: 1, paymentKey: 1, revision: 1 } }).toArray();
+    const recordedOfPending = new Map(pending.map((d) => [JSON.stringify([d.websiteId, d.paymentKey]), d.revision]));
+    const folder = new RollupFolder();
+    const unsettled = new Set<string>();
+    let count = 0;
+    const cursor = entries
+      .find(website, {
+        projection: { websiteId: 1, paymentKey: 1, livemode: 1, occurredDay: 1, currency: 1, attribution: 1, component: 1, amountMinor: 1, revision: 1 },
+      })
+      .batchSize(5000);
+    for await (const e of cursor) {
+      count += 1;
+      const recorded = recordedOfPending.get(JSON.stringify([e.websiteId, e.paymentKey]));
+      if (recorded !== undefined && e.revision > recorded) {
+        for (const key of periodsOf(e.websiteId, e.livemode, e.occurredDay)) unsettled.add(rollupId(key));
+        continue;
+      }
+      folder.add(e as RollupEntryFields);
+    }
+    return { folded: folder.result(), entries: count, unsettled };
+  }
+
+  async function rebuildRollups(filter: { websiteId?: string } = {}): Promise<{ rollups: number; entries: number; ms: number }> {
+    const started = Date.now();
+    const website: Document = filter.websiteId !== undefined ? { websiteId: filter.websiteId } : {};
+    const { folded, entries: count } = await foldEntries(filter);
+    const existing = await rollups.find(website, { projection: { _id: 1, version: 1 } }).toArray();
+    const versions = new Map(existing.map((d) => [d._id, d.version]));
+    const writes: AnyBulkWriteOperation<RollupDoc>[] = [...folded].map(([id, r]) => ({
+      replaceOne: { filter: { _id: id }, replacement: { ...r, _id: id, version: (versions.get(id) ?? 0) + 1 }, upsert: true },
+    }));
+    const lists = new Map<string, RollupDaysDoc>();
+    for (const r of folded.values()) {
+      if (r.period.length !== 10) continue;
+      const id = rollupDaysId(r.websiteId, r.livemode);
+      const list = lists.get(id) ?? { _id: id, websiteId: r.websiteId, livemode: r.livemode, days: [] };
+      list.days.push(r.period);
+      lists.set(id, list);
+    }
+    // Lists first (see applyRollups), then the rollups; then whatever no entry supports any more.
+    for (const part of chunk([...lists.values()], STATE_WRITES_PER_CALL)) {
+      await rollupDays.bulkWrite(
+        part.map((l) => ({ replaceOne: { filter: { _id: l._id }, replacement: { ...l, days: [...l.days].sort() }, upsert: true } })),
+        { ordered: false },
+      );
+    }
+    for (const part of chunk(writes, STATE_WRITES_PER_CALL)) await rollups.bulkWrite(part, { ordered: false });
+    const stale = existing.map((d) => d._id).filter((id) => !folded.has(id));
+    for (const part of chunk(stale, 1000)) await rollups.deleteMany({ _id: { $in: part } });
+    const staleLists = (await rollupDays.find(website, { projection: { _id: 1 } }).toArray()).map((d) => d._id).filter((id) => id !== ROLLUPS_READY_ID && !lists.has(id));
+    if (staleLists.length > 0) await rollupDays.deleteMany({ _id: { $in: staleLists } });
+    return { rollups: folded.size, entries: count, ms: Date.now() - started };
+  }
+
+  async function ensureRollups(): Promise<{ built: boolean; rollups: number; ms: number }> {
+    if (await rollupDays.findOne({ _id: ROLLUPS_READY_ID })) return { built: false, rollups: 0, ms: 0 };
+    const r = await rebuildRollups();
+    await rollupDays.updateOne({ _id: ROLLUPS_READY_ID }, { $setOnInsert: { websiteId: '', livemode: false, days: [] } }, { upsert: true });
+    return { built: true, rollups: r.rollups, ms: r.ms };
+  }
+
+  async function checkRollups(websiteId: string): Promise<RollupCheck> {
+    const [{ folded, unsettled }, stored, lists] = await Promise.all([
+      foldEntries({ websiteId }),
+      rollups.find({ websiteId }).toArray(),
+      rollupDays.find({ _id: { $in: [rollupDaysId(websiteId, true), rollupDaysId(websiteId, false)] } }).toArray(),
+    ]);
+    const storedById = new Map(stored.map((d) => [d._id, d]));
+    // A day is listed by name; a month through any of its days.
+    const listed = new Set(
+      lists.flatMap((l) => l.days.flatMap((day) => [rollupId({ websiteId, livemode: l.livemode, period: day }), rollupId({ websiteId, livemode: l.livemode, period: day.slice(0, 7) })])),
+    );
+    const check: RollupCheck = { ok: true, checked: 0, mismatched: [], unlisted: [], skipped: 0 };
+    for (const id of new Set([...folded.keys(), ...storedById.keys(), ...unsettled])) {
+      if (unsettled.has(id)) {
+        check.skipped += 1;
+        continue;
+      }
+      const key = (folded.get(id) ?? storedById.get(id))!;
+      check.checked += 1;
+      const actual = storedById.get(id);
+      if (!sameFigures(folded.get(id) ?? emptyRollup(key), actual ?? emptyRollup(key))) check.mismatched.push({ livemode: key.livemode, period: key.period });
+      if (actual && !listed.has(id)) check.unlisted.push({ livemode: key.livemode, period: key.period });
+    }
+    const byPeriod = (a: { livemode: boolean; period: string }, b: { livemode: boolean; period: string }): number =>
+      a.period < b.period ? -1 : a.period > b.period ? 1 : Number(a.livemode) - Number(b.livemode);
+    check.mismatched.sort(byPeriod);
+    check.unlisted.sort(byPeriod);
+    check.ok = check.mismatched.length === 0 && check.unlisted.length === 0;
+    return check;
   }
 
   async function listPayments(q: PaymentsQuery): Promise<PaymentsPage> {
@@ -622,5 +1027,23 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
     await db.command({ ping: 1 });
   }
 
-  return { entries, states, ensureIndexes, applyStates, completePending, getPayment, summary, revenue, ledgerTotals, reconcileStates, reconcileRecorded, listPayments, ping };
+  return {
+    entries,
+    states,
+    rollups,
+    ensureIndexes,
+    ensureRollups,
+    applyStates,
+    completePending,
+    getPayment,
+    summary,
+    revenue,
+    ledgerTotals,
+    reconcileStates,
+    reconcileRecorded,
+    rebuildRollups,
+    checkRollups,
+    listPayments,
+    ping,
+  };
 }

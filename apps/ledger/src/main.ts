@@ -7,7 +7,7 @@ import type { Kafka } from 'kafkajs';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
 import { loadLedgerConfig, type LedgerConfig } from './env';
 import { createLedgerRouter } from './http-api';
-import { createLedgerStore, LedgerConflictError, type ApplyResult, type LedgerStore } from './ledger-store';
+import { addApplyResult, createLedgerStore, emptyApplyResult, LedgerConflictError, type ApplyResult, type LedgerStore } from './ledger-store';
 import { reconcileWithTopic } from './topic-replay';
 
 /** Seams for tests and the benchmark; `npm start` passes none. */
@@ -35,16 +35,12 @@ export interface LedgerOverrides {
 }
 
 /** What the consumer did, for /metrics. */
-export interface ApplyStats {
+export interface ApplyStats extends ApplyResult {
   /** Handler calls that applied a batch (successfully). */
   batches: number;
   statesApplied: number;
   /** States skipped by the acceptState filter (tests only). */
   statesSkipped: number;
-  paymentsAdvanced: number;
-  staleRevisions: number;
-  entriesInserted: number;
-  entriesAlreadyPresent: number;
   /** Batches refused with LedgerConflictError (another writer moved a record); the consumer retries them. */
   conflicts: number;
   /** Batches that failed with any other error (retried with backoff by the consumer). */
@@ -108,16 +104,16 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
     const db = mongo.db(config.MONGODB_DB);
     const store = createLedgerStore(overrides.wrapDb ? overrides.wrapDb(db) : db);
     await store.ensureIndexes();
+    // A database written before rollups existed gets them built from its entries, once, before consuming.
+    const rollupBackfill = await store.ensureRollups();
+    if (rollupBackfill.built) logger.info(rollupBackfill, 'built day and month rollups from the existing entries');
     const applier = overrides.wrapStore ? overrides.wrapStore(store) : store;
 
     const apply: ApplyStats = {
+      ...emptyApplyResult(),
       batches: 0,
       statesApplied: 0,
       statesSkipped: 0,
-      paymentsAdvanced: 0,
-      staleRevisions: 0,
-      entriesInserted: 0,
-      entriesAlreadyPresent: 0,
       conflicts: 0,
       failures: 0,
       applyMsTotal: 0,
@@ -227,10 +223,7 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
         apply.batches += 1;
         apply.statesApplied += states.length;
         apply.statesSkipped += skipped;
-        apply.paymentsAdvanced += result.paymentsAdvanced;
-        apply.staleRevisions += result.staleRevisions;
-        apply.entriesInserted += result.entriesInserted;
-        apply.entriesAlreadyPresent += result.entriesAlreadyPresent;
+        addApplyResult(apply, result);
         apply.applyMsTotal += ms;
         apply.lastApplyMs = ms;
         apply.lastAppliedAt = new Date().toISOString();

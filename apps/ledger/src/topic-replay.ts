@@ -1,7 +1,7 @@
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { commitGroupOffsets, decodeMessage, readTopicRange, schemaForTopic, type Logger } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
-import { LedgerConflictError, paymentDocId, type ApplyResult, type LedgerStore } from './ledger-store';
+import { addApplyResult, emptyApplyResult, LedgerConflictError, paymentDocId, type ApplyResult, type LedgerStore } from './ledger-store';
 import { reconcilePayments, type ReconciliationMismatch } from './reconcile';
 
 /**
@@ -179,13 +179,14 @@ export async function ledgerTotalsByCurrency(store: LedgerStore, websiteId?: str
 export async function rebuildFromTopic(options: RebuildOptions): Promise<RebuildResult> {
   const { store } = options;
   await store.ensureIndexes();
+  await store.ensureRollups();
   if (!options.allowNonEmpty) {
     const [entries, payments] = await Promise.all([store.entries.countDocuments({}, { limit: 1 }), store.states.countDocuments({}, { limit: 1 })]);
     if (entries > 0 || payments > 0) {
       throw new NonEmptyLedgerError(await store.entries.estimatedDocumentCount(), await store.states.estimatedDocumentCount());
     }
   }
-  const applied: ApplyResult = { paymentsAdvanced: 0, staleRevisions: 0, entriesInserted: 0, entriesAlreadyPresent: 0 };
+  const applied: ApplyResult = emptyApplyResult();
   let conflictsRetried = 0;
   let statesApplied = 0;
   const read = await readTopicToEnd({
@@ -198,11 +199,7 @@ export async function rebuildFromTopic(options: RebuildOptions): Promise<Rebuild
     onStates: async (states) => {
       for (let attempt = 1; ; attempt += 1) {
         try {
-          const r = await store.applyStates(states);
-          applied.paymentsAdvanced += r.paymentsAdvanced;
-          applied.staleRevisions += r.staleRevisions;
-          applied.entriesInserted += r.entriesInserted;
-          applied.entriesAlreadyPresent += r.entriesAlreadyPresent;
+          addApplyResult(applied, await store.applyStates(states));
           break;
         } catch (err) {
           // Only when something else writes to the same database; the retry completes what landed.

@@ -1,0 +1,326 @@
+import { createHash } from 'node:crypto';
+import type { Confidence } from '@metrivo/contracts';
+import type { LedgerEntry, LedgerStep, RecordedPayment } from './ledger-entries';
+
+/**
+ * Rollups: per (website, mode, UTC day) and per (website, mode, UTC month) the sums the summary and revenue API
+ * need, so that a query reads a few small documents by `_id` (whole months, then the days at the range's ends)
+ * instead of aggregating every entry (FerretDB uses no secondary index, and even MongoDB would read all of a
+ * website's entries for an all-time summary).
+ *
+ * A rollup is derived data: it always equals the sum of the entries of its period, which stay the source of truth.
+ * It is kept up to date by read-modify-write with a version check (no transactions), and made idempotent by
+ * per-payment markers: `applied[paymentDocId] = revision` says "this payment's transitions up to that revision are
+ * in this document". A retry after a crash or a conflict, or another instance that recomputes the same chain,
+ * adds only the steps above the marker. Markers of finalized payments are removed again (see the store).
+ *
+ * Everything in this file is pure: the store does the reads and conditional writes.
+ */
+
+export interface RollupCell {
+  currency: string;
+  confidence: Confidence;
+  channel: string;
+  sourceName: string;
+  grossMinor: number;
+  refundedMinor: number;
+  netMinor: number;
+}
+
+export interface AppliedMarker {
+  revision: number;
+  /** When the marker was written (epoch ms): markers a crash left behind expire. */
+  atMs: number;
+}
+
+export interface RollupKey {
+  websiteId: string;
+  livemode: boolean;
+  /** A UTC day (YYYY-MM-DD, an entry's occurredDay) or a UTC month (YYYY-MM): the entries whose day starts with it. */
+  period: string;
+}
+
+export interface Rollup extends RollupKey {
+  /** Sums of the period's entries per (currency, confidence, channel, sourceName); a cell is kept even at zero. */
+  cells: RollupCell[];
+  /** Per currency: payments whose gross held in this period is positive (each payment's gross sits at one instant). */
+  payments: Record<string, number>;
+  /** paymentDocId → the revision up to which that payment's transitions are included. */
+  applied: Record<string, AppliedMarker>;
+}
+
+export function rollupId(key: RollupKey): string {
+  return createHash('sha256').update(JSON.stringify(['rollup', key.websiteId, key.livemode, key.period])).digest('base64url');
+}
+
+export function emptyRollup(key: RollupKey): Rollup {
+  return { websiteId: key.websiteId, livemode: key.livemode, period: key.period, cells: [], payments: {}, applied: {} };
+}
+
+/** The day rollup and the month rollup an entry of `day` counts in. */
+export function periodsOf(websiteId: string, livemode: boolean, day: string): [RollupKey, RollupKey] {
+  return [
+    { websiteId, livemode, period: day },
+    { websiteId, livemode, period: day.slice(0, 7) },
+  ];
+}
+
+/** A payment's transition as the store applies it: recorded state before, then one step per fresh revision. */
+export interface PaymentSteps {
+  paymentDocId: string;
+  before: RecordedPayment | null;
+  steps: LedgerStep[];
+}
+
+/** Every rollup (mode, day and month) a payment's steps touch: those of its entries (count changes come with gross entries). */
+export function touchedRollups(p: PaymentSteps): RollupKey[] {
+  const seen = new Map<string, RollupKey>();
+  for (const step of p.steps) {
+    for (const e of step.entries) {
+      for (const key of periodsOf(e.websiteId, e.livemode, e.occurredDay)) seen.set(rollupId(key), key);
+    }
+  }
+  return [...seen.values()];
+}
+
+/** Per currency, 1 when the payment's recorded holdings put positive gross in this (mode, period). */
+function countedIn(recorded: RecordedPayment | null, key: RollupKey): Record<string, number> {
+  if (!recorded || recorded.state.livemode !== key.livemode) return {};
+  let gross = 0;
+  for (const h of recorded.holdings) if (h.component === 'gross' && h.occurredAt.startsWith(key.period)) gross += h.amountMinor;
+  return gross > 0 ? { [recorded.state.currency]: 1 } : {};
+}
+
+export interface Contribution {
+  cells: RollupCell[];
+  payments: Record<string, number>;
+  /** The revision the payment's marker moves to. */
+  revision: number;
+}
+
+function cellKey(c: Pick<RollupCell, 'currency' | 'confidence' | 'channel' | 'sourceName'>): string {
+  return JSON.stringify([c.currency, c.confidence, c.channel, c.sourceName]);
+}
+
+/** Adds entries into cells (keyed by currency and attribution), creating cells as needed. */
+export function addEntriesToCells(cells: RollupCell[], entries: readonly Pick<LedgerEntry, 'currency' | 'attribution' | 'component' | 'amountMinor'>[]): void {
+  const index = new Map(cells.map((c) => [cellKey(c), c]));
+  for (const e of entries) {
+    const probe = { currency: e.currency, confidence: e.attribution.confidence, channel: e.attribution.channel, sourceName: e.attribution.sourceName };
+    const k = cellKey(probe);
+    let cell = index.get(k);
+    if (!cell) {
+      cell = { ...probe, grossMinor: 0, refundedMinor: 0, netMinor: 0 };
+      cells.push(cell);
+      index.set(k, cell);
+    }
+    if (e.component === 'gross') cell.grossMinor += e.amountMinor;
+    else cell.refundedMinor -= e.amountMinor;
+    cell.netMinor += e.amountMinor;
+  }
+}
+
+/**
+ * What one payment adds to one rollup, given the marker the rollup holds for it (undefined: none of this
+ * chain is in it). Only steps above the marker count; the payment count moves from what the payment held at the
+ * marker (or before the chain) to what it holds after the last step. Null when nothing is left to add.
+ */
+export function rollupContribution(p: PaymentSteps, key: RollupKey, markerRevision: number | undefined): Contribution | null {
+  const last = p.steps[p.steps.length - 1];
+  if (!last) return null;
+  const marker = markerRevision ?? Number.NEGATIVE_INFINITY;
+  if (last.revision <= marker) return null;
+  let base = p.before;
+  const cells: RollupCell[] = [];
+  for (const step of p.steps) {
+    if (step.revision <= marker) {
+      base = step.after;
+      continue;
+    }
+    addEntriesToCells(cells, step.entries.filter((e) => e.livemode === key.livemode && e.occurredDay.startsWith(key.period) && e.websiteId === key.websiteId));
+  }
+  const payments: Record<string, number> = {};
+  const was = countedIn(base, key);
+  const now = countedIn(last.after, key);
+  for (const c of new Set([...Object.keys(was), ...Object.keys(now)])) {
+    const delta = (now[c] ?? 0) - (was[c] ?? 0);
+    if (delta !== 0) payments[c] = delta;
+  }
+  return { cells, payments, revision: last.revision };
+}
+
+/** Adds a contribution to a rollup (mutates it) and sets the payment's marker. */
+export function addContribution(rollup: Rollup, paymentDocId: string, c: Contribution, nowMs: number): void {
+  const index = new Map(rollup.cells.map((cell) => [cellKey(cell), cell]));
+  for (const add of c.cells) {
+    const existing = index.get(cellKey(add));
+    if (existing) {
+      existing.grossMinor += add.grossMinor;
+      existing.refundedMinor += add.refundedMinor;
+      existing.netMinor += add.netMinor;
+    } else {
+      const cell = { ...add };
+      rollup.cells.push(cell);
+      index.set(cellKey(cell), cell);
+    }
+  }
+  for (const [currency, delta] of Object.entries(c.payments)) rollup.payments[currency] = (rollup.payments[currency] ?? 0) + delta;
+  rollup.applied[paymentDocId] = { revision: c.revision, atMs: nowMs };
+}
+
+/** Markers older than `ttlMs` that this process did not see finalized: candidates for expiry (see pruneMarkers). */
+export function expiredMarkers(rollup: Rollup, nowMs: number, ttlMs: number, finalized: ReadonlyMap<string, number>): string[] {
+  return Object.entries(rollup.applied)
+    .filter(([pid, marker]) => nowMs - marker.atMs > ttlMs && !((finalized.get(pid) ?? -1) >= marker.revision))
+    .map(([pid]) => pid);
+}
+
+/**
+ * Drops markers that are no longer needed: those of payments this process finalized at (or beyond) the marked
+ * revision, and those older than `ttlMs` (left by a writer that crashed) unless their payment is still pending
+ * (`stillPending`: its transition may be completed later and must find the marker). Returns how many went.
+ */
+export function pruneMarkers(rollup: Rollup, nowMs: number, ttlMs: number, finalized: ReadonlyMap<string, number>, stillPending: ReadonlySet<string> = new Set()): number {
+  let dropped = 0;
+  for (const [pid, marker] of Object.entries(rollup.applied)) {
+    const finalizedAt = finalized.get(pid);
+    if ((finalizedAt !== undefined && finalizedAt >= marker.revision) || (nowMs - marker.atMs > ttlMs && !stillPending.has(pid))) {
+      delete rollup.applied[pid];
+      dropped += 1;
+    }
+  }
+  return dropped;
+}
+
+/** Entry fields the rollups are built from (what `foldEntries` reads). */
+export type RollupEntryFields = Pick<LedgerEntry, 'websiteId' | 'paymentKey' | 'livemode' | 'occurredDay' | 'currency' | 'attribution' | 'component' | 'amountMinor'>;
+
+/**
+ * Rollups computed from scratch from entries (backfill, repair, verification). Payment counts follow the
+ * entries-based definition: per (mode, period, currency), payments whose gross entries sum to more than zero.
+ */
+export class RollupFolder {
+  private readonly rollups = new Map<string, Rollup>();
+  private readonly cellIndex = new Map<string, Map<string, RollupCell>>();
+  private readonly grossByPayment = new Map<string, number>();
+
+  add(e: RollupEntryFields): void {
+    for (const key of periodsOf(e.websiteId, e.livemode, e.occurredDay)) this.addTo(key, e);
+  }
+
+  private addTo(key: RollupKey, e: RollupEntryFields): void {
+    const id = rollupId(key);
+    let rollup = this.rollups.get(id);
+    let cells = this.cellIndex.get(id);
+    if (!rollup || !cells) {
+      rollup = emptyRollup(key);
+      cells = new Map();
+      this.rollups.set(id, rollup);
+      this.cellIndex.set(id, cells);
+    }
+    const probe = { currency: e.currency, confidence: e.attribution.confidence, channel: e.attribution.channel, sourceName: e.attribution.sourceName };
+    const k = cellKey(probe);
+    let cell = cells.get(k);
+    if (!cell) {
+      cell = { ...probe, grossMinor: 0, refundedMinor: 0, netMinor: 0 };
+      rollup.cells.push(cell);
+      cells.set(k, cell);
+    }
+    if (e.component === 'gross') {
+      cell.grossMinor += e.amountMinor;
+      const pk = JSON.stringify([id, e.currency, e.paymentKey]);
+      this.grossByPayment.set(pk, (this.grossByPayment.get(pk) ?? 0) + e.amountMinor);
+    } else {
+      cell.refundedMinor -= e.amountMinor;
+    }
+    cell.netMinor += e.amountMinor;
+  }
+
+  /** The rollups by id, with payment counts. */
+  result(): Map<string, Rollup> {
+    for (const r of this.rollups.values()) r.payments = {};
+    for (const [pk, gross] of this.grossByPayment) {
+      if (gross <= 0) continue;
+      const [id, currency] = JSON.parse(pk) as [string, string, string];
+      const r = this.rollups.get(id)!;
+      r.payments[currency] = (r.payments[currency] ?? 0) + 1;
+    }
+    return this.rollups;
+  }
+}
+
+/** Whether two rollups hold the same figures (cells compared as sets; zero cells and counts ignored). */
+export function sameFigures(a: Pick<Rollup, 'cells' | 'payments'>, b: Pick<Rollup, 'cells' | 'payments'>): boolean {
+  const norm = (r: Pick<Rollup, 'cells' | 'payments'>): string => {
+    const cells = r.cells
+      .filter((c) => c.grossMinor !== 0 || c.refundedMinor !== 0 || c.netMinor !== 0)
+      .map((c) => JSON.stringify([cellKey(c), c.grossMinor, c.refundedMinor, c.netMinor]))
+      .sort();
+    const payments = Object.entries(r.payments).filter(([, n]) => n !== 0).sort();
+    return JSON.stringify([cells, payments]);
+  };
+  return norm(a) === norm(b);
+}
+
+// ---------- time ranges: which parts a query reads from rollups and which from entries ----------
+
+const DAY_MS = 86_400_000;
+
+export function utcDay(d: Date): string {
+  return d.toISOString().slice(0, 10);
+}
+
+function dayStart(day: string): Date {
+  return new Date(`${day}T00:00:00.000Z`);
+}
+
+export interface RangePlan {
+  /** Whole UTC days read from rollups: fromDay ≤ day < toDay; null bounds are open. Absent: no whole day. */
+  days: { fromDay: string | null; toDay: string | null } | null;
+  /** Parts of days at the edges (a bound that is not a UTC midnight), read from entries. */
+  edges: { from: Date; to: Date }[];
+}
+
+/**
+ * Splits [from, to) into whole UTC days (rollups) and at most two partial days (entries). A UTC date as bound
+ * (the API's `to=2026-11-29` means up to the end of that day) is always whole days.
+ */
+export function planRange(from: Date | undefined, to: Date | undefined): RangePlan {
+  const sinceMidnight = (d: Date): number => ((d.getTime() % DAY_MS) + DAY_MS) % DAY_MS;
+  const isMidnight = (d: Date): boolean => sinceMidnight(d) === 0;
+  const firstWhole = from ? (isMidnight(from) ? utcDay(from) : utcDay(new Date(from.getTime() - sinceMidnight(from) + DAY_MS))) : null;
+  const endWhole = to ? utcDay(new Date(to.getTime() - sinceMidnight(to))) : null;
+  if (from && to && from.getTime() >= to.getTime()) return { days: null, edges: [] };
+  if (firstWhole !== null && endWhole !== null && firstWhole >= endWhole) {
+    // No whole day inside: the range lies within one day or spans one midnight.
+    return { days: null, edges: [{ from: from!, to: to! }] };
+  }
+  const edges: { from: Date; to: Date }[] = [];
+  if (from && !isMidnight(from)) edges.push({ from, to: dayStart(firstWhole!) });
+  if (to && !isMidnight(to)) edges.push({ from: dayStart(endWhole!), to });
+  return { days: { fromDay: firstWhole, toDay: endWhole }, edges };
+}
+
+export function dayInPlan(day: string, days: NonNullable<RangePlan['days']>): boolean {
+  return (days.fromDay === null || day >= days.fromDay) && (days.toDay === null || day < days.toDay);
+}
+
+function nextMonthStart(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, '0')}-01`;
+}
+
+/**
+ * The periods to read for the whole days of a plan, given the days that have rollups: a month when the range
+ * covers all of it (unless every day is wanted on its own, e.g. revenue by day), else its days.
+ */
+export function periodsToRead(listedDays: readonly string[], days: NonNullable<RangePlan['days']>, byDay: boolean): string[] {
+  const periods = new Set<string>();
+  for (const day of listedDays) {
+    if (!dayInPlan(day, days)) continue;
+    const month = day.slice(0, 7);
+    const wholeMonth = (days.fromDay === null || days.fromDay <= `${month}-01`) && (days.toDay === null || days.toDay >= nextMonthStart(month));
+    periods.add(!byDay && wholeMonth ? month : day);
+  }
+  return [...periods].sort();
+}
