@@ -61,14 +61,15 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
   const logger = overrides.logger ?? createLogger({ service: 'attribution', level: config.LOG_LEVEL });
   const telemetry = startTelemetry({ serviceName: 'metrivo-attribution', exporter: config.METRIVO_OTEL_EXPORTER });
   const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
-  // Steps are registered as resources come up; a failed start closes what was opened.
-  const closers: Array<{ name: string; run: () => Promise<void> }> = [];
+  // Each resource registers its shutdown step as it comes up: SIGTERM runs them by phase, and a start that fails
+  // half-way closes exactly what it opened.
+  shutdown.add('telemetry: flush', () => telemetry.shutdown(), 'final');
   try {
     // ignoreUndefined: stored records must read back exactly as the domain wrote them (no undefined → null).
     const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000, ignoreUndefined: true, ...overrides.mongoClientOptions });
     overrides.onMongoClient?.(mongo);
     await mongo.connect();
-    closers.push({ name: 'mongodb: close', run: () => mongo.close() });
+    shutdown.add('mongodb: close', () => mongo.close(), 'close');
     const db = mongo.db(config.MONGODB_DB);
     const ferretDb = await isFerretDb(db);
     const lastSeenResolutionMs = config.SESSION_LAST_SEEN_RESOLUTION_MS ?? (ferretDb ? 3_600_000 : 0);
@@ -80,7 +81,7 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
     await provisionTopics(kafka, { logger });
     const producer = new BatchingProducer(kafka, { sendTimeoutMs: config.KAFKA_SEND_TIMEOUT_MS, logger });
     await producer.connect();
-    closers.unshift({ name: 'kafka producer: flush and disconnect', run: () => producer.disconnect() });
+    shutdown.add('kafka producer: flush and disconnect', () => producer.disconnect(), 'drain');
 
     const basePublisher = producerStatePublisher(producer);
     const processor = new AttributionProcessor({
@@ -114,7 +115,8 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
     });
     server.listen(config.ATTRIBUTION_PORT);
     await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-    closers.push({ name: 'http: close', run: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) });
+    // After MongoDB (same phase, added later): health and metrics answer until the very end, so probes see the drain.
+    shutdown.add('http: close', () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }), 'close');
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.ATTRIBUTION_PORT;
 
@@ -138,7 +140,7 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
     });
     running.consumer = consumer;
     const consumerHandle = consumer;
-    closers.unshift({ name: 'kafka consumer: finish the in-flight batch, commit, leave the group', run: () => consumerHandle.stop() });
+    shutdown.add('kafka consumer: finish the in-flight batch, commit, leave the group', () => consumerHandle.stop(), 'intake');
 
     const sweep = periodic('pending-publish sweep', config.PENDING_SWEEP_INTERVAL_MS, logger, () => processor.sweepPendingPublishes(config.PENDING_STUCK_AFTER_MS));
     const cleanup = periodic('session retention', config.SESSION_CLEANUP_INTERVAL_MS, logger, async () => {
@@ -147,14 +149,14 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
     });
 
     // SIGTERM: readiness turns false at once (ShutdownManager), then stop taking work → finish the batch in
-    // flight and commit → flush the producer → close. HTTP stays up until the end so probes see the drain.
-    shutdown
-      .add('background tasks: stop', async () => {
+    // flight and commit → stop the background tasks → flush the producer → close. HTTP stays up until the end.
+    shutdown.add(
+      'background tasks: stop',
+      async () => {
         await Promise.all([sweep.stop(), cleanup.stop()]);
-      })
-      .add(closers[0]!.name, closers[0]!.run);
-    for (const c of closers.slice(1)) shutdown.add(c.name, c.run);
-    shutdown.add('telemetry: flush', () => telemetry.shutdown());
+      },
+      'intake',
+    );
 
     function metrics(): AttributionMetrics {
       const consumerStats = consumerHandle.stats();
@@ -185,8 +187,7 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
       metrics,
     };
   } catch (err) {
-    for (const c of closers) await c.run().catch(() => undefined);
-    await telemetry.shutdown().catch(() => undefined);
+    await shutdown.shutdown('start failed');
     throw err;
   }
 }

@@ -93,14 +93,15 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
   const telemetry = startTelemetry({ serviceName: 'metrivo-ledger', exporter: config.METRIVO_OTEL_EXPORTER });
   const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
   const topic = overrides.topic ?? TOPICS.revenueAttributed.name;
-  // Resources are closed in this order when shutting down (or when the start fails half-way).
-  const closers: Array<{ name: string; run: () => Promise<void> }> = [];
+  // Each resource registers its shutdown step as it comes up: SIGTERM runs them by phase, and a start that fails
+  // half-way closes exactly what it opened.
+  shutdown.add('telemetry: flush', () => telemetry.shutdown(), 'final');
   try {
     // ignoreUndefined: states read back exactly as they were written (no undefined → null).
     const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000, ignoreUndefined: true, ...overrides.mongoClientOptions });
     overrides.onMongoClient?.(mongo);
     await mongo.connect();
-    closers.push({ name: 'mongodb: close', run: () => mongo.close() });
+    shutdown.add('mongodb: close', () => mongo.close(), 'close');
     const db = mongo.db(config.MONGODB_DB);
     const store = createLedgerStore(overrides.wrapDb ? overrides.wrapDb(db) : db);
     await store.ensureIndexes();
@@ -166,14 +167,16 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
     );
     const server = app.listen(config.LEDGER_PORT);
     await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-    closers.unshift({
-      name: 'http: stop accepting, finish in-flight requests',
-      run: () =>
+    // HTTP closes before MongoDB: in-flight API requests still read from it.
+    shutdown.add(
+      'http: stop accepting, finish in-flight requests',
+      () =>
         new Promise<void>((r) => {
           server.close(() => r());
           server.closeIdleConnections();
         }),
-    });
+      'drain',
+    );
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.LEDGER_PORT;
 
@@ -231,9 +234,10 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
       },
     });
     const consumerHandle = consumer;
-    closers.unshift({ name: 'kafka consumer: finish the in-flight batch, commit, leave the group', run: () => consumerHandle.stop() });
+    shutdown.add('kafka consumer: finish the in-flight batch, commit, leave the group', () => consumerHandle.stop(), 'intake');
 
     const sweep = periodic('pending sweep', config.LEDGER_PENDING_SWEEP_MS, logger, completePending);
+    shutdown.add('pending sweep: stop', () => sweep.stop(), 'intake');
 
     function metrics(): LedgerMetrics {
       const consumerStats = consumerHandle.stats();
@@ -253,9 +257,6 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
 
     // SIGTERM: readiness turns false at once (ShutdownManager), then stop taking work → finish the batch in
     // flight and commit → stop the sweep → close HTTP (probes see the drain until then) → close MongoDB.
-    shutdown.add(closers[0]!.name, closers[0]!.run).add('pending sweep: stop', () => sweep.stop());
-    for (const c of closers.slice(1)) shutdown.add(c.name, c.run);
-    shutdown.add('telemetry: flush', () => telemetry.shutdown());
 
     logger.info({ port, groupId: config.KAFKA_GROUP_ID, topic, db: config.MONGODB_DB }, 'ledger running');
     return {
@@ -272,8 +273,7 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
       metrics,
     };
   } catch (err) {
-    for (const c of closers) await c.run().catch(() => undefined);
-    await telemetry.shutdown().catch(() => undefined);
+    await shutdown.shutdown('start failed');
     throw err;
   }
 }

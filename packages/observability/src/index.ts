@@ -4,7 +4,7 @@ export { startTelemetry } from './telemetry';
 export type { Telemetry, TelemetryConfig, TelemetryExporter } from './telemetry';
 export { healthzHandler, readyzHandler, readiness } from './health';
 export type { HealthOptions, ReadinessCheck } from './health';
-export { ShutdownManager } from './shutdown';
+export { ShutdownManager, shutdownPhases, type ShutdownPhase } from './shutdown';
 export type { ShutdownStep } from './shutdown';
 export { commonEnvSchema, loadEnv, exitOnEnvError, EnvError } from './env';
 export { periodic, runApp } from './runtime';

@@ -80,6 +80,20 @@ describe('ShutdownManager', () => {
       for (const l of process.listeners('SIGINT')) if (!before.int.includes(l)) process.removeListener('SIGINT', l);
     }
   });
+  it('runs steps by phase whatever order they were added in (resources come up in another order than they stop)', async () => {
+    const order: string[] = [];
+    const m = new ShutdownManager(quiet, 1000);
+    const step = (name: string) => () => { order.push(name); };
+    m.add('telemetry', step('telemetry'), 'final')
+      .add('mongodb', step('mongodb'))
+      .add('http', step('http'), 'drain')
+      .add('consumer', step('consumer'), 'intake')
+      .add('sweep', step('sweep'), 'intake')
+      .add('other client', step('other client'), 'close');
+    expect(m.plan().map((s) => s.name)).toEqual(['consumer', 'sweep', 'http', 'mongodb', 'other client', 'telemetry']);
+    await m.shutdown('test');
+    expect(order).toEqual(['consumer', 'sweep', 'http', 'mongodb', 'other client', 'telemetry']);
+  });
   it('gives up on a hanging step at the deadline', async () => {
     const m = new ShutdownManager(quiet, 50);
     const ran: string[] = [];

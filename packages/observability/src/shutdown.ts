@@ -1,14 +1,23 @@
 import type { Logger } from 'pino';
 
+/**
+ * When a step runs, whatever order the resources came up in: stop taking work (consumers, timers) → drain what is
+ * in flight (producers flushing, HTTP servers finishing requests) → close clients → final (telemetry flush).
+ */
+export const shutdownPhases = ['intake', 'drain', 'close', 'final'] as const;
+export type ShutdownPhase = (typeof shutdownPhases)[number];
+
 export interface ShutdownStep {
   name: string;
   run: () => Promise<void> | void;
+  phase: ShutdownPhase;
 }
 
 /**
- * One place that knows how to stop an app: readiness flips first, then named steps run in the
- * order they were added (stop taking work → finish in-flight work → commit → close clients), all
- * within one deadline. A step that fails is logged and the next still runs.
+ * One place that knows how to stop an app: readiness flips first, then named steps run by phase (and, within a
+ * phase, in the order they were added), all within one deadline. A step that fails is logged and the next still
+ * runs. Apps register each step as its resource comes up, so a start that fails half-way closes exactly what it
+ * opened by calling shutdown() too.
  */
 export class ShutdownManager {
   private readonly steps: ShutdownStep[] = [];
@@ -20,9 +29,14 @@ export class ShutdownManager {
     private readonly deadlineMs = 25000,
   ) {}
 
-  add(name: string, run: ShutdownStep['run']): this {
-    this.steps.push({ name, run });
+  add(name: string, run: ShutdownStep['run'], phase: ShutdownPhase = 'close'): this {
+    this.steps.push({ name, run, phase });
     return this;
+  }
+
+  /** The steps in the order shutdown() runs them. */
+  plan(): readonly ShutdownStep[] {
+    return [...this.steps].sort((a, b) => shutdownPhases.indexOf(a.phase) - shutdownPhases.indexOf(b.phase));
   }
 
   isShuttingDown(): boolean {
@@ -36,7 +50,7 @@ export class ShutdownManager {
     this.logger.info({ reason }, 'shutting down');
     this.stopping = (async () => {
       const deadline = Date.now() + this.deadlineMs;
-      for (const step of this.steps) {
+      for (const step of this.plan()) {
         const left = deadline - Date.now();
         if (left <= 0) {
           this.logger.error({ step: step.name }, 'shutdown deadline passed; skipping remaining steps');
