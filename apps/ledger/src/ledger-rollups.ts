@@ -102,21 +102,39 @@ function cellKey(c: Pick<RollupCell, 'currency' | 'confidence' | 'channel' | 'so
   return JSON.stringify([c.currency, c.confidence, c.channel, c.sourceName]);
 }
 
-/** Adds entries into cells (keyed by currency and attribution), creating cells as needed. */
-export function addEntriesToCells(cells: RollupCell[], entries: readonly Pick<LedgerEntry, 'currency' | 'attribution' | 'component' | 'amountMinor'>[]): void {
-  const index = new Map(cells.map((c) => [cellKey(c), c]));
-  for (const e of entries) {
-    const probe = { currency: e.currency, confidence: e.attribution.confidence, channel: e.attribution.channel, sourceName: e.attribution.sourceName };
+type CellEntry = Pick<LedgerEntry, 'currency' | 'attribution' | 'component' | 'amountMinor'>;
+
+/** The cells of one rollup, looked up by (currency, confidence, channel, sourceName); creates cells as needed. */
+class CellTable {
+  private readonly index: Map<string, RollupCell>;
+
+  constructor(private readonly cells: RollupCell[]) {
+    this.index = new Map(cells.map((c) => [cellKey(c), c]));
+  }
+
+  private cellFor(probe: Pick<RollupCell, 'currency' | 'confidence' | 'channel' | 'sourceName'>): RollupCell {
     const k = cellKey(probe);
-    let cell = index.get(k);
+    let cell = this.index.get(k);
     if (!cell) {
-      cell = { ...probe, grossMinor: 0, refundedMinor: 0, netMinor: 0 };
-      cells.push(cell);
-      index.set(k, cell);
+      cell = { currency: probe.currency, confidence: probe.confidence, channel: probe.channel, sourceName: probe.sourceName, grossMinor: 0, refundedMinor: 0, netMinor: 0 };
+      this.cells.push(cell);
+      this.index.set(k, cell);
     }
+    return cell;
+  }
+
+  addEntry(e: CellEntry): void {
+    const cell = this.cellFor({ currency: e.currency, confidence: e.attribution.confidence, channel: e.attribution.channel, sourceName: e.attribution.sourceName });
     if (e.component === 'gross') cell.grossMinor += e.amountMinor;
     else cell.refundedMinor -= e.amountMinor;
     cell.netMinor += e.amountMinor;
+  }
+
+  addCell(c: RollupCell): void {
+    const cell = this.cellFor(c);
+    cell.grossMinor += c.grossMinor;
+    cell.refundedMinor += c.refundedMinor;
+    cell.netMinor += c.netMinor;
   }
 }
 
@@ -137,7 +155,8 @@ export function rollupContribution(p: PaymentSteps, key: RollupKey, markerRevisi
       base = step.after;
       continue;
     }
-    addEntriesToCells(cells, step.entries.filter((e) => e.livemode === key.livemode && e.occurredDay.startsWith(key.period) && e.websiteId === key.websiteId));
+    const table = new CellTable(cells);
+    for (const e of step.entries) if (e.livemode === key.livemode && e.occurredDay.startsWith(key.period) && e.websiteId === key.websiteId) table.addEntry(e);
   }
   const payments: Record<string, number> = {};
   const was = countedIn(base, key);
@@ -151,19 +170,8 @@ export function rollupContribution(p: PaymentSteps, key: RollupKey, markerRevisi
 
 /** Adds a contribution to a rollup (mutates it) and sets the payment's marker. */
 export function addContribution(rollup: Rollup, paymentDocId: string, c: Contribution, nowMs: number): void {
-  const index = new Map(rollup.cells.map((cell) => [cellKey(cell), cell]));
-  for (const add of c.cells) {
-    const existing = index.get(cellKey(add));
-    if (existing) {
-      existing.grossMinor += add.grossMinor;
-      existing.refundedMinor += add.refundedMinor;
-      existing.netMinor += add.netMinor;
-    } else {
-      const cell = { ...add };
-      rollup.cells.push(cell);
-      index.set(cellKey(cell), cell);
-    }
-  }
+  const table = new CellTable(rollup.cells);
+  for (const add of c.cells) table.addCell(add);
   for (const [currency, delta] of Object.entries(c.payments)) rollup.payments[currency] = (rollup.payments[currency] ?? 0) + delta;
   rollup.applied[paymentDocId] = { revision: c.revision, atMs: nowMs };
 }
@@ -201,7 +209,7 @@ export type RollupEntryFields = Pick<LedgerEntry, 'websiteId' | 'paymentKey' | '
  */
 export class RollupFolder {
   private readonly rollups = new Map<string, Rollup>();
-  private readonly cellIndex = new Map<string, Map<string, RollupCell>>();
+  private readonly tables = new Map<string, CellTable>();
   private readonly grossByPayment = new Map<string, number>();
 
   add(e: RollupEntryFields): void {
@@ -210,30 +218,18 @@ export class RollupFolder {
 
   private addTo(key: RollupKey, e: RollupEntryFields): void {
     const id = rollupId(key);
-    let rollup = this.rollups.get(id);
-    let cells = this.cellIndex.get(id);
-    if (!rollup || !cells) {
-      rollup = emptyRollup(key);
-      cells = new Map();
+    let table = this.tables.get(id);
+    if (!table) {
+      const rollup = emptyRollup(key);
+      table = new CellTable(rollup.cells);
       this.rollups.set(id, rollup);
-      this.cellIndex.set(id, cells);
+      this.tables.set(id, table);
     }
-    const probe = { currency: e.currency, confidence: e.attribution.confidence, channel: e.attribution.channel, sourceName: e.attribution.sourceName };
-    const k = cellKey(probe);
-    let cell = cells.get(k);
-    if (!cell) {
-      cell = { ...probe, grossMinor: 0, refundedMinor: 0, netMinor: 0 };
-      rollup.cells.push(cell);
-      cells.set(k, cell);
-    }
+    table.addEntry(e);
     if (e.component === 'gross') {
-      cell.grossMinor += e.amountMinor;
       const pk = JSON.stringify([id, e.currency, e.paymentKey]);
       this.grossByPayment.set(pk, (this.grossByPayment.get(pk) ?? 0) + e.amountMinor);
-    } else {
-      cell.refundedMinor -= e.amountMinor;
     }
-    cell.netMinor += e.amountMinor;
   }
 
   /** The rollups by id, with payment counts. */
