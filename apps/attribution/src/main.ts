@@ -145,7 +145,7 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
     const sweep = periodic('pending-publish sweep', config.PENDING_SWEEP_INTERVAL_MS, logger, () => processor.sweepPendingPublishes(config.PENDING_STUCK_AFTER_MS));
     const cleanup = periodic('session retention', config.SESSION_CLEANUP_INTERVAL_MS, logger, async () => {
       const deleted = await processor.deleteExpiredSessions();
-      if (deleted > 0) logger.info({ deleted }, 'expired sessions deleted');
+      if (deleted.sessions > 0) logger.info(deleted, 'expired sessions and their lookup keys deleted');
     });
 
     // SIGTERM: readiness turns false at once (ShutdownManager), then stop taking work → finish the batch in

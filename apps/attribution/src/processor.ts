@@ -456,9 +456,9 @@ export class AttributionProcessor {
   }
 
   /** Deletes sessions no rule can credit any more (attribution window + late-upgrade horizon + margin). */
-  async deleteExpiredSessions(): Promise<number> {
+  async deleteExpiredSessions(): Promise<{ sessions: number; lookupKeys: number }> {
     const deleted = await this.stores.sessions.deleteSessionsLastSeenBefore(new Date(this.clock().getTime() - this.retentionMs));
-    this.counters.sessionsExpired += deleted;
+    this.counters.sessionsExpired += deleted.sessions;
     return deleted;
   }
 

@@ -52,9 +52,10 @@ export const lookupDocumentId = (kind: LookupKind, websiteId: string, key: strin
  *
  * Entries are written BEFORE the documents they point to (a crash in between leaves an entry pointing at
  * nothing, which readers skip), and readers re-check every loaded document against their question, so an
- * entry that no longer applies (a record's subscription or upgrade keys moved on) is harmless. Entries are
- * never removed: they point at documents that retention may have deleted, and the sets stay small (a
- * visitor's sessions, a payment's link keys).
+ * entry that no longer applies (a record's subscription or upgrade keys moved on) is harmless. Session retention
+ * removes the ids of the sessions it deleted (`remove`) and deletes keys left empty, so `visitor-sessions` keys
+ * stay bounded like the sessions; the other kinds point at documents that are kept (identities, payment facts
+ * and records) and are never removed.
  */
 export class LookupKeyStore {
   readonly collection: Collection<LookupKeyDocument>;
@@ -104,6 +105,36 @@ export class LookupKeyStore {
     }
     for (const docId of byDoc.keys()) this.remember(docId);
     for (const [docId, ids] of byDoc) for (const id of ids) this.remember(`${docId}\u0000${id}`);
+  }
+
+  /**
+   * Removes ids from their keys and deletes the keys left without any (returns how many). A writer adding an id
+   * to such a key at the same time upserts it, so it is never lost: `$pullAll` and the empty-key delete are each
+   * atomic on their document.
+   */
+  async remove(entries: readonly LookupEntry[]): Promise<number> {
+    const byDoc = new Map<string, Set<string>>();
+    for (const e of entries) {
+      const docId = lookupDocumentId(e.kind, e.websiteId, e.key);
+      const ids = byDoc.get(docId) ?? new Set<string>();
+      ids.add(e.id);
+      byDoc.set(docId, ids);
+    }
+    if (byDoc.size === 0) return 0;
+    // $pullAll, not `$pull: {ids: {$in: …}}`: FerretDB 1.24 matches the latter, changes nothing and reports no error.
+    const ops = [...byDoc].map(([_id, ids]) => ({ updateOne: { filter: { _id }, update: { $pullAll: { ids: [...ids] } } } }) as AnyBulkWriteOperation<LookupKeyDocument>);
+    for (let i = 0; i < ops.length; i += BULK_CHUNK) await this.collection.bulkWrite(ops.slice(i, i + BULK_CHUNK), { ordered: false });
+    // Forget them here too: a key this instance believes exists would otherwise get an update that finds nothing.
+    for (const [docId, ids] of byDoc) {
+      this.written.delete(docId);
+      for (const id of ids) this.written.delete(`${docId}\u0000${id}`);
+    }
+    let deleted = 0;
+    const docIds = [...byDoc.keys()];
+    for (let i = 0; i < docIds.length; i += BULK_CHUNK * 20) {
+      deleted += (await this.collection.deleteMany({ _id: { $in: docIds.slice(i, i + BULK_CHUNK * 20) }, ids: { $size: 0 } })).deletedCount;
+    }
+    return deleted;
   }
 
   /** What each key leads to (keys without a document are absent). */

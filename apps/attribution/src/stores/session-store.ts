@@ -336,10 +336,30 @@ export class SessionStore {
     );
   }
 
-  /** Retention: sessions last seen before `cutoff` can no longer be credited (window + late-upgrade horizon passed). */
-  async deleteSessionsLastSeenBefore(cutoff: Date): Promise<number> {
-    const r = await this.sessions.deleteMany({ lastSeenAtDate: { $lt: cutoff } });
-    if (r.deletedCount > 0) this.stored.clear(); // never vouch for a deleted version
-    return r.deletedCount;
+  /**
+   * Retention: sessions last seen before `cutoff` can no longer be credited (window + late-upgrade horizon passed).
+   * Deleted page by page, then their ids leave their visitors' lookup keys (a visitor left without sessions loses
+   * the key). Sessions first: a crash in between leaves keys pointing at nothing (readers skip those), never a
+   * live session without its key. A session re-sent meanwhile (lastSeenAt moved on) is not deleted and keeps it.
+   */
+  async deleteSessionsLastSeenBefore(cutoff: Date, pageSize = 2000): Promise<{ sessions: number; lookupKeys: number }> {
+    const out = { sessions: 0, lookupKeys: 0 };
+    for (;;) {
+      const expired = await this.sessions
+        .find({ lastSeenAtDate: { $lt: cutoff } }, { projection: { _id: 1, websiteId: 1, visitorId: 1 } })
+        .limit(pageSize)
+        .toArray();
+      if (expired.length === 0) break;
+      const ids = expired.map((d) => d._id);
+      const r = await this.sessions.deleteMany({ _id: { $in: ids }, lastSeenAtDate: { $lt: cutoff } });
+      out.sessions += r.deletedCount;
+      this.stored.clear(); // never vouch for a deleted version
+      const kept = new Set((await this.sessions.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      out.lookupKeys += await this.lookups.remove(
+        expired.filter((d) => !kept.has(d._id)).map((d) => ({ kind: 'visitor-sessions' as const, websiteId: d.websiteId, key: d.visitorId, id: d._id })),
+      );
+      if (expired.length < pageSize) break;
+    }
+    return out;
   }
 }

@@ -130,14 +130,32 @@ describe('SessionStore', () => {
     expect(sessionsOfEmailVisitor.map((s) => [s.sessionId, s.websiteId])).toEqual([['recent', w]]);
   });
 
-  it('deletes sessions last seen before the cutoff and nothing else', async () => {
+  it('deletes sessions last seen before the cutoff and nothing else, and their ids from the lookup keys', async () => {
     const w = uniqueId('w');
     await stores.sessions.storeSessions([
       session({ websiteId: w, sessionId: 'gone', visitorId: 'v', startedAt: '2000-01-01T10:00:00Z' }),
       session({ websiteId: w, sessionId: 'kept', visitorId: 'v', startedAt: '2026-11-01T10:00:00Z' }),
+      session({ websiteId: w, sessionId: 'gone_too', visitorId: 'v_old', startedAt: '2000-02-01T10:00:00Z' }),
+      session({ websiteId: w, sessionId: 'gone_also', visitorId: 'v_old', startedAt: '2000-03-01T10:00:00Z' }),
     ]);
-    expect(await stores.sessions.deleteSessionsLastSeenBefore(new Date('2001-01-01T00:00:00Z'))).toBeGreaterThanOrEqual(1);
+    const keysOf = async (visitor: string): Promise<string[] | undefined> =>
+      (await stores.lookups.collection.findOne({ _id: lookupDocumentId('visitor-sessions', w, visitor) }))?.ids.slice().sort();
+    expect(await keysOf('v')).toHaveLength(2);
+    expect(await keysOf('v_old')).toHaveLength(2);
+    // Small pages: the loop must go on until nothing expired is left.
+    const deleted = await stores.sessions.deleteSessionsLastSeenBefore(new Date('2001-01-01T00:00:00Z'), 1);
+    expect(deleted.sessions).toBeGreaterThanOrEqual(3);
+    expect(deleted.lookupKeys).toBeGreaterThanOrEqual(1);
     expect((await stores.sessions.sessions.find({ websiteId: w }).toArray()).map((d) => d.session.sessionId)).toEqual(['kept']);
+    const kept = (await stores.sessions.sessions.findOne({ websiteId: w }))!._id;
+    expect(await keysOf('v')).toEqual([kept]);
+    expect(await keysOf('v_old')).toBeUndefined();
+    // The visitor comes back: its key is written again (this instance forgot it had written the key).
+    await stores.sessions.storeSessions([session({ websiteId: w, sessionId: 'back', visitorId: 'v_old', startedAt: '2026-11-02T10:00:00Z' })]);
+    expect(await keysOf('v_old')).toHaveLength(1);
+    const view = await stores.sessions.loadView(w, { sessionIds: [], visitorIds: ['v_old', 'v'], emailHashes: [], since: '2026-10-01T00:00:00.000Z' });
+    expect(view.visitorSessionsBetween('v_old', '2026-01-01T00:00:00Z', '2026-12-31T00:00:00Z').map((s) => s.sessionId)).toEqual(['back']);
+    expect(view.visitorSessionsBetween('v', '2026-01-01T00:00:00Z', '2026-12-31T00:00:00Z').map((s) => s.sessionId)).toEqual(['kept']);
   });
 });
 
