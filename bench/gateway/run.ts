@@ -148,7 +148,11 @@ async function main(): Promise<void> {
         GATEWAY_PORT: '0',
         LOG_LEVEL: 'warn',
         KAFKAJS_NO_PARTITIONER_WARNING: '1',
-      }, process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, `${runId}-${kind}`)}`] : []);
+      }, [
+        ...(process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, `${runId}-${kind}`)}`] : []),
+        // The same V8 flags for every target (e.g. BENCH_NODE_FLAGS=--max-semi-space-size=32).
+        ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      ]);
       const { port } = await nextMessage<TargetReady>(target, 'ready');
       const url = `http://127.0.0.1:${port}/v1/webhooks/stripe/${integration?.id ?? 'int_bare'}`;
       log(`${kind}: listening on ${port}; ${settings.warmupSeconds} s warm-up, then ${settings.durationSeconds} s with ${settings.connections} connections`);
