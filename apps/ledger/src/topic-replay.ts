@@ -179,13 +179,13 @@ export async function ledgerTotalsByCurrency(store: LedgerStore, websiteId?: str
 export async function rebuildFromTopic(options: RebuildOptions): Promise<RebuildResult> {
   const { store } = options;
   await store.ensureIndexes();
-  await store.ensureRollups();
   if (!options.allowNonEmpty) {
     const [entries, payments] = await Promise.all([store.entries.countDocuments({}, { limit: 1 }), store.states.countDocuments({}, { limit: 1 })]);
     if (entries > 0 || payments > 0) {
       throw new NonEmptyLedgerError(await store.entries.estimatedDocumentCount(), await store.states.estimatedDocumentCount());
     }
   }
+  await store.ensureRollups();
   const applied: ApplyResult = emptyApplyResult();
   let conflictsRetried = 0;
   let statesApplied = 0;
