@@ -41,6 +41,14 @@ describe('planRange', () => {
     });
   });
 
+  it('treats bounds beyond the years 0000–9999 as open (a far-future `to` means "up to the end")', () => {
+    const farFuture = new Date(Date.parse('9999-12-31T00:00:00Z') + 86_400_000); // ?to=9999-12-31
+    expect(planRange(undefined, farFuture)).toEqual({ days: { fromDay: null, toDay: null }, edges: [] });
+    expect(planRange(d('2026-11-01T00:00:00Z'), farFuture)).toEqual({ days: { fromDay: '2026-11-01', toDay: null }, edges: [] });
+    expect(planRange(new Date(Date.parse('0000-01-01T00:00:00Z') - 1), d('2026-11-01T00:00:00Z'))).toEqual({ days: { fromDay: null, toDay: '2026-11-01' }, edges: [] });
+    expect(planRange(farFuture, undefined)).toEqual({ days: null, edges: [] });
+  });
+
   it('reads a range without a whole day (within one day, or across one midnight) from entries', () => {
     expect(planRange(d('2026-11-01T05:00:00Z'), d('2026-11-01T07:00:00Z'))).toEqual({ days: null, edges: [{ from: d('2026-11-01T05:00:00Z'), to: d('2026-11-01T07:00:00Z') }] });
     expect(planRange(d('2026-11-01T23:00:00Z'), d('2026-11-02T01:00:00Z'))).toEqual({ days: null, edges: [{ from: d('2026-11-01T23:00:00Z'), to: d('2026-11-02T01:00:00Z') }] });

@@ -10,9 +10,10 @@ import type { LedgerEntry, LedgerStep, RecordedPayment } from './ledger-entries'
  *
  * A rollup is derived data: it always equals the sum of the entries of its period, which stay the source of truth.
  * It is kept up to date by read-modify-write with a version check (no transactions), and made idempotent by
- * per-payment markers: `applied[paymentDocId] = revision` says "this payment's transitions up to that revision are
- * in this document". A retry after a crash or a conflict, or another instance that recomputes the same chain,
- * adds only the steps above the marker. Markers of finalized payments are removed again (see the store).
+ * per-payment markers: `applied[paymentDocId] = {revision, atMs}` says "this payment's transitions up to that
+ * revision are in this document". A retry after a crash or a conflict, or another instance that recomputes the
+ * same chain, adds only the steps above the marker. Markers of finalized payments are removed again; a writer
+ * that finds no marker checks the payment's record first (see applyRollups in the store).
  *
  * Everything in this file is pure: the store does the reads and conditional writes.
  */
@@ -261,6 +262,9 @@ export function sameFigures(a: Pick<Rollup, 'cells' | 'payments'>, b: Pick<Rollu
 // ---------- time ranges: which parts a query reads from rollups and which from entries ----------
 
 const DAY_MS = 86_400_000;
+const FIRST_INSTANT = Date.parse('0000-01-01T00:00:00.000Z');
+/** The end of 9999-12-31 (exclusive). */
+const LAST_INSTANT = Date.parse('9999-12-31T00:00:00.000Z') + DAY_MS;
 
 export function utcDay(d: Date): string {
   return d.toISOString().slice(0, 10);
@@ -281,7 +285,12 @@ export interface RangePlan {
  * Splits [from, to) into whole UTC days (rollups) and at most two partial days (entries). A UTC date as bound
  * (the API's `to=2026-11-29` means up to the end of that day) is always whole days.
  */
-export function planRange(from: Date | undefined, to: Date | undefined): RangePlan {
+export function planRange(fromBound: Date | undefined, toBound: Date | undefined): RangePlan {
+  // Periods are YYYY-MM-DD strings: bounds outside years 0000–9999 (`to=9999-12-31` is 10000-01-01) hold no
+  // money and would not compare as strings; they mean "open" (or an empty range when the whole range is outside).
+  if ((fromBound && fromBound.getTime() >= LAST_INSTANT) || (toBound && toBound.getTime() <= FIRST_INSTANT)) return { days: null, edges: [] };
+  const from = fromBound && fromBound.getTime() > FIRST_INSTANT ? fromBound : undefined;
+  const to = toBound && toBound.getTime() < LAST_INSTANT ? toBound : undefined;
   const sinceMidnight = (d: Date): number => ((d.getTime() % DAY_MS) + DAY_MS) % DAY_MS;
   const isMidnight = (d: Date): boolean => sinceMidnight(d) === 0;
   const firstWhole = from ? (isMidnight(from) ? utcDay(from) : utcDay(new Date(from.getTime() - sinceMidnight(from) + DAY_MS))) : null;

@@ -385,6 +385,49 @@ describe('crash safety', () => {
     expect((await healthy.checkRollups('w_1')).ok).toBe(true);
   });
 
+  it('does not add a transition again when a writer that read the payment before it was finalized comes late (no marker left)', async () => {
+    n += 1;
+    const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}` };
+    const crashing = createLedgerStore(crashingDb(testDb.db, names.statesCollection, 'bulkWrite', 4), names);
+    const healthy = createLedgerStore(testDb.db, names);
+    await healthy.ensureIndexes();
+    await crashing.applyStates([s1], NOW);
+    await expect(crashing.applyStates([s2, s3], NOW)).rejects.toThrow(/simulated crash/);
+    // A slow sweeper reads the pending record now…
+    const stale = await healthy.states.find({ pendingRevision: { $gt: 0 } }).toArray();
+    expect(stale).toHaveLength(1);
+    // …meanwhile another writer completes it, and its next write of the same rollups drops the payment's marker.
+    expect(await healthy.completePending()).toBe(1);
+    const other = paymentState({ paymentKey: 'stripe:pi_other', paidAt: s1.paidAt, refundedMinor: 100, refundedAt: '2026-12-01T00:00:00.000Z' });
+    await healthy.applyStates([other], NOW);
+    const markers = (await healthy.rollups.find({ websiteId: 'w_1' }).toArray()).flatMap((r) => Object.keys(r.applied));
+    expect(markers).not.toContain(paymentDocId('w_1', s1.paymentKey));
+    // The slow sweeper goes on with what it read.
+    const slowDb = new Proxy(testDb.db, {
+      get(target, prop, receiver) {
+        if (prop !== 'collection') return Reflect.get(target, prop, receiver);
+        return (name: string) => {
+          const c = target.collection(name);
+          if (name !== names.statesCollection) return c;
+          return new Proxy(c, {
+            get(col, p, r) {
+              const v = Reflect.get(col, p, r) as unknown;
+              if (p === 'find') {
+                return (filter: Record<string, unknown>, ...rest: unknown[]) =>
+                  'pendingRevision' in filter ? { limit: () => ({ toArray: async () => stale }) } : (v as (...a: unknown[]) => unknown).call(col, filter, ...rest);
+              }
+              return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(col) : v;
+            },
+          });
+        };
+      },
+    });
+    expect(await createLedgerStore(slowDb, names).completePending()).toBe(1);
+    const s = await healthy.summary({ websiteId: 'w_1', livemode: true });
+    expect(s.currencies.eur).toMatchObject({ grossMinor: s3.grossMinor + other.grossMinor, refundedMinor: s3.refundedMinor + 100, payments: 2 });
+    expect((await healthy.checkRollups('w_1')).ok).toBe(true);
+  });
+
   it('adds a transition to the rollups once when two writers apply the same batch at the same time', async () => {
     n += 1;
     const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}` };

@@ -39,11 +39,11 @@ import { reconcilePayments, type LedgerGroupTotals, type ReconciliationReport } 
  *   2. intent: record on each document the chain of new revisions about to be applied (`pending`), conditional on
  *      the revision and pending revision just read (bulkWrite in chunks of STATE_WRITES_PER_CALL; a conflict means another consumer moved it);
  *   3. insert the entries of every transition, unordered, ignoring duplicate ids (one insertMany);
- *   4. finalize: set state + holdings to the chain's last revision and clear `pending`, conditional on the
- *      pending revision (bulkWrite, chunked likewise).
  *   3½. rollups: add the transitions to the (website, mode, day / month) rollup documents they touch, by
  *      read-modify-write with a version check; a per-payment marker in each rollup makes this idempotent
- *      (see ledger-rollups.ts and applyRollups below).
+ *      (see ledger-rollups.ts and applyRollups below);
+ *   4. finalize: set state + holdings to the chain's last revision and clear `pending`, conditional on the
+ *      pending revision (bulkWrite, chunked likewise).
  * A crash after 2 leaves `pending`; the next batch touching the key, or completePending() at startup, recomputes
  * the same transitions from the same recorded state (same ids → no duplicates; rollup markers → nothing added
  * twice) and finalizes. Recording the chain
@@ -655,12 +655,23 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
             ? []
             : (await states.find({ _id: { $in: expired }, pendingRevision: { $gt: 0 } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id),
         );
+        // A payment without a marker in a rollup it touches: either nothing of its chain is in there yet, or a
+        // writer that finished the same chain (finalized, then dropped its marker) got there first, e.g. the
+        // pending sweep or another instance recovering the same intent. Markers are dropped only after the
+        // finalize, so the payment's record read now (after the rollups) tells which.
+        const unmarked = new Set<string>();
+        for (const id of ids) {
+          const applied = found.get(id)?.applied ?? {};
+          for (const p of byRollup.get(id)!.payments) if (applied[p.paymentDocId] === undefined) unmarked.add(p.paymentDocId);
+        }
+        const finishedElsewhere = await transitionsFinishedElsewhere(transitions.filter((p) => unmarked.has(p.paymentDocId)));
         for (const id of ids) {
           const { key, payments } = byRollup.get(id)!;
           const doc = found.get(id);
           const rollup: Rollup = doc ? { websiteId: doc.websiteId, livemode: doc.livemode, period: doc.period, cells: doc.cells, payments: doc.payments, applied: doc.applied ?? {} } : emptyRollup(key);
           let changed = false;
           for (const p of payments) {
+            if (finishedElsewhere.has(p.paymentDocId) && rollup.applied[p.paymentDocId] === undefined) continue;
             const c = rollupContribution(p, key, rollup.applied[p.paymentDocId]?.revision);
             if (!c) continue;
             addContribution(rollup, p.paymentDocId, c, nowMs);
@@ -697,6 +708,30 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
     }
     if (todo.length > 0) throw new LedgerConflictError(todo.length);
     return { written, conflicts };
+  }
+
+  /**
+   * Payments (of those given) whose record has moved past the revision their transition starts from: another
+   * writer finalized this transition (it is in the rollups) — or, if the record stopped short of our last
+   * revision, a different chain: the batch is retried (LedgerConflictError) and recomputed from the record.
+   */
+  async function transitionsFinishedElsewhere(transitions: readonly PaymentSteps[]): Promise<Set<string>> {
+    const done = new Set<string>();
+    if (transitions.length === 0) return done;
+    const records = new Map(
+      (await states.find({ _id: { $in: transitions.map((p) => p.paymentDocId) } }, { projection: { _id: 1, revision: 1 } }).toArray()).map((d) => [d._id, d.revision]),
+    );
+    let moved = 0;
+    for (const p of transitions) {
+      const from = p.before?.state.revision ?? 0;
+      const to = p.steps[p.steps.length - 1]!.revision;
+      const now = records.get(p.paymentDocId) ?? 0;
+      if (now === from) continue;
+      if (now >= to) done.add(p.paymentDocId);
+      else moved += 1;
+    }
+    if (moved > 0) throw new LedgerConflictError(moved);
+    return done;
   }
 
   /** Adds days to their website's day list (idempotent); a month is listed through its days. */
@@ -965,17 +1000,35 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
     for (const part of chunk(stale, 1000)) await rollups.deleteMany({ _id: { $in: part } });
     const staleLists = (await rollupDays.find(website, { projection: { _id: 1 } }).toArray()).map((d) => d._id).filter((id) => id !== ROLLUPS_READY_ID && !lists.has(id));
     if (staleLists.length > 0) await rollupDays.deleteMany({ _id: { $in: staleLists } });
+    // Built for every website: the start-up backfill (ensureRollups) has nothing left to do.
+    if (filter.websiteId === undefined) {
+      await rollupDays.updateOne({ _id: ROLLUPS_READY_ID }, { $setOnInsert: { websiteId: '', livemode: false, days: [] } }, { upsert: true });
+    }
     return { rollups: folded.size, entries: count, ms: Date.now() - started };
   }
 
   async function ensureRollups(): Promise<{ built: boolean; rollups: number; ms: number }> {
     if (await rollupDays.findOne({ _id: ROLLUPS_READY_ID })) return { built: false, rollups: 0, ms: 0 };
     const r = await rebuildRollups();
-    await rollupDays.updateOne({ _id: ROLLUPS_READY_ID }, { $setOnInsert: { websiteId: '', livemode: false, days: [] } }, { upsert: true });
     return { built: true, rollups: r.rollups, ms: r.ms };
   }
 
+  /**
+   * The pending list, the entries and the rollups are read one after the other, so a transition that starts or
+   * ends in between can look like a difference: a period is reported only when two checks in a row find it.
+   */
   async function checkRollups(websiteId: string): Promise<RollupCheck> {
+    const first = await checkRollupsOnce(websiteId);
+    if (first.ok) return first;
+    const second = await checkRollupsOnce(websiteId);
+    const key = (x: { livemode: boolean; period: string }): string => `${x.livemode}|${x.period}`;
+    const inFirst = (list: { livemode: boolean; period: string }[]): Set<string> => new Set(list.map(key));
+    const mismatched = second.mismatched.filter((x) => inFirst(first.mismatched).has(key(x)));
+    const unlisted = second.unlisted.filter((x) => inFirst(first.unlisted).has(key(x)));
+    return { ...second, ok: mismatched.length === 0 && unlisted.length === 0, mismatched, unlisted };
+  }
+
+  async function checkRollupsOnce(websiteId: string): Promise<RollupCheck> {
     const [{ folded, unsettled }, stored, lists] = await Promise.all([
       foldEntries({ websiteId }),
       rollups.find({ websiteId }).toArray(),

@@ -30,8 +30,9 @@ export {
   type PartitionsOverride,
   type ProvisionOptions,
   type ProvisionResult,
+  startGroupAtEnd,
 } from './provision';
-export { fetchPartitionOffsets, startGroupAtEnd, commitGroupOffsets, isRetriableKafkaError, type PartitionOffsets } from './offsets';
+export { fetchPartitionOffsets, commitGroupOffsets, isRetriableKafkaError, type PartitionOffsets } from './offsets';
 export { readTopicRange, type TopicRangeOptions } from './topic-range';
 export { readDeadLetters, redriveDeadLetters, redrivenHeaders, redriveGroupId, type DeadLetter, type RedriveResult } from './dead-letters';
 export { BatchingProducer, type BatchingProducerOptions, type PublishRecord, type ProducerStats } from './producer';

@@ -1,5 +1,6 @@
 import { runConsumer, type ConsumerHandle } from './consumer';
-import { commitGroupOffsets, fetchPartitionOffsets, startGroupAtEnd } from './offsets';
+import { commitGroupOffsets, fetchPartitionOffsets } from './offsets';
+import { startGroupAtEnd } from './provision';
 import { committedOffsets, createTestTopic, deleteTestTopics, fastConsumer, testKafka, uniqueName, waitFor } from './test-support/int-helpers';
 
 const kafka = testKafka('offsets-int');

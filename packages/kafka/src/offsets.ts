@@ -84,13 +84,3 @@ export async function commitGroupOffsets(
     await consumer.disconnect();
   }
 }
-
-/**
- * Commits the current end offsets of `topics` for a consumer group that has not joined yet, so that it
- * starts reading there instead of at its `fromBeginning` default. Used by replays that must not re-read
- * history, by benchmarks, and by tests that share topics with other runs.
- */
-export async function startGroupAtEnd(kafka: Kafka, groupId: string, topics: readonly string[], timeoutMs = 15_000): Promise<void> {
-  const ends = await Promise.all(topics.map(async (topic) => ({ topic, offsets: await fetchPartitionOffsets(kafka, topic, timeoutMs) })));
-  await commitGroupOffsets(kafka, groupId, ends.flatMap(({ topic, offsets }) => offsets.map((p) => ({ topic, partition: p.partition, offset: p.high }))));
-}

@@ -1,7 +1,7 @@
 import { topicCatalog } from '@metrivo/contracts';
 import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import { sleep } from './backoff';
-import { fetchPartitionOffsets } from './offsets';
+import { commitGroupOffsets, fetchPartitionOffsets } from './offsets';
 import { silentLogger, type Logger } from './logger';
 
 /** What provisioning needs to know about a topic (a topic catalog entry fits). */
@@ -104,6 +104,19 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicDefinitio
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * Commits the current end offsets of `topics` for a consumer group that has not joined yet, so that it
+ * starts reading there instead of at its `fromBeginning` default. Used by replays that must not re-read
+ * history, by benchmarks, and by tests that share topics with other runs. Catalog topics that do not exist yet
+ * (a new broker) are provisioned first: a topic that does not exist has no end to start at.
+ */
+export async function startGroupAtEnd(kafka: Kafka, groupId: string, topics: readonly string[], timeoutMs = 15_000): Promise<void> {
+  const fromCatalog = topicCatalog().filter((t) => topics.includes(t.name));
+  if (fromCatalog.length > 0) await ensureTopics(kafka, fromCatalog, { leaderTimeoutMs: timeoutMs });
+  const ends = await Promise.all(topics.map(async (topic) => ({ topic, offsets: await fetchPartitionOffsets(kafka, topic, timeoutMs) })));
+  await commitGroupOffsets(kafka, groupId, ends.flatMap(({ topic, offsets }) => offsets.map((p) => ({ topic, partition: p.partition, offset: p.high }))));
 }
 
 /** Every catalog topic, DLQs included, with the catalog's cleanup policy and retention. */

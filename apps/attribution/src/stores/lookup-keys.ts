@@ -53,21 +53,24 @@ export const lookupDocumentId = (kind: LookupKind, websiteId: string, key: strin
  * Entries are written BEFORE the documents they point to (a crash in between leaves an entry pointing at
  * nothing, which readers skip), and readers re-check every loaded document against their question, so an
  * entry that no longer applies (a record's subscription or upgrade keys moved on) is harmless. Session retention
- * removes the ids of the sessions it deleted (`remove`) and deletes keys left empty, so `visitor-sessions` keys
- * stay bounded like the sessions; the other kinds point at documents that are kept (identities, payment facts
- * and records) and are never removed.
+ * removes the ids of the sessions it deletes (`remove`) and deletes keys left empty, so `visitor-sessions` keys
+ * stay bounded like the sessions (ids of sessions deleted before that existed stay; readers skip them); the
+ * other kinds point at documents that are kept (identities, payment facts and records) and are never removed.
  */
 export class LookupKeyStore {
   readonly collection: Collection<LookupKeyDocument>;
   /**
-   * Key documents known to exist and key/id pairs this instance has written (insertion-ordered map used as
-   * an LRU): re-sends cost no write, and a known key skips the insert attempt.
+   * Key documents known to exist and key/id pairs this instance has written, with when (insertion-ordered map
+   * used as an LRU): re-sends cost no write, and a known key skips the insert attempt. Trusted for `trustMs`
+   * only: session retention (possibly on another instance) removes ids of sessions idle far longer than that,
+   * and a session that comes back after it must get its key written again.
    */
-  private readonly written = new Map<string, true>();
+  private readonly written = new Map<string, number>();
 
   constructor(
     db: Db,
     private readonly cacheSize = 200_000,
+    private readonly trustMs = 3_600_000,
   ) {
     this.collection = db.collection<LookupKeyDocument>(LOOKUP_KEYS_COLLECTION);
   }
@@ -77,7 +80,7 @@ export class LookupKeyStore {
     const byDoc = new Map<string, Set<string>>();
     for (const e of entries) {
       const docId = lookupDocumentId(e.kind, e.websiteId, e.key);
-      if (this.written.has(`${docId}\u0000${e.id}`)) continue;
+      if (this.knows(`${docId}\u0000${e.id}`)) continue;
       const ids = byDoc.get(docId) ?? new Set<string>();
       ids.add(e.id);
       byDoc.set(docId, ids);
@@ -85,13 +88,13 @@ export class LookupKeyStore {
     if (byDoc.size === 0) return;
     // A key seen for the first time is inserted (cheap everywhere; on FerretDB an update costs more); a key
     // that exists already (a duplicate key on insert, or one this instance wrote before) gets `$addToSet`.
-    const fresh = [...byDoc].filter(([docId]) => !this.written.has(docId));
+    const fresh = [...byDoc].filter(([docId]) => !this.knows(docId));
     const inserted = await bulkWriteAllowingDuplicates(
       this.collection,
       fresh.map(([_id, ids]) => ({ insertOne: { document: { _id, ids: [...ids] } } }) as AnyBulkWriteOperation<LookupKeyDocument>),
     );
     const existing = new Set(inserted.duplicateIndexes.map((i) => fresh[i]![0]));
-    const toUpdate = [...byDoc].filter(([docId]) => existing.has(docId) || this.written.has(docId));
+    const toUpdate = [...byDoc].filter(([docId]) => existing.has(docId) || this.knows(docId));
     const ops = toUpdate.map(
       ([_id, ids]) => ({ updateOne: { filter: { _id }, update: { $addToSet: { ids: { $each: [...ids] } } }, upsert: true } }) as AnyBulkWriteOperation<LookupKeyDocument>,
     );
@@ -170,9 +173,15 @@ export class LookupKeyStore {
     await this.collection.updateOne({ _id: LOOKUP_KEYS_READY_ID }, { $set: { ids: [new Date().toISOString()] } }, { upsert: true });
   }
 
+  private knows(pair: string): boolean {
+    const at = this.written.get(pair);
+    return at !== undefined && Date.now() - at < this.trustMs;
+  }
+
   private remember(pair: string): void {
     if (this.cacheSize === 0) return;
-    this.written.set(pair, true);
+    this.written.delete(pair);
+    this.written.set(pair, Date.now());
     if (this.written.size > this.cacheSize) this.written.delete(this.written.keys().next().value!);
   }
 }

@@ -355,9 +355,14 @@ export class SessionStore {
       out.sessions += r.deletedCount;
       this.stored.clear(); // never vouch for a deleted version
       const kept = new Set((await this.sessions.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
-      out.lookupKeys += await this.lookups.remove(
-        expired.filter((d) => !kept.has(d._id)).map((d) => ({ kind: 'visitor-sessions' as const, websiteId: d.websiteId, key: d.visitorId, id: d._id })),
-      );
+      const removed = expired.filter((d) => !kept.has(d._id)).map((d) => ({ kind: 'visitor-sessions' as const, websiteId: d.websiteId, key: d.visitorId, id: d._id }));
+      out.lookupKeys += await this.lookups.remove(removed);
+      // A session stored again while its key was being cleaned (re-sent after retention) gets its key back.
+      const back = await this.sessions.find({ _id: { $in: removed.map((r) => r.id) } }, { projection: { _id: 1 } }).toArray();
+      if (back.length > 0) {
+        const again = new Set(back.map((d) => d._id));
+        await this.lookups.add(removed.filter((r) => again.has(r.id)));
+      }
       if (expired.length < pageSize) break;
     }
     return out;

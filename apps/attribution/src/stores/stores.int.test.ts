@@ -245,6 +245,20 @@ describe('LookupKeyStore and the backfill', () => {
     }
   });
 
+  it('writes a key again once its memory of having written it is older than the trust window (another instance may have removed it)', async () => {
+    const w = uniqueId('w');
+    const entry = { kind: 'visitor-sessions' as const, websiteId: w, key: 'v', id: 's_1' };
+    const writer = new LookupKeyStore(db, 1000, 50);
+    const retention = new LookupKeyStore(db);
+    await writer.add([entry]);
+    expect(await retention.remove([entry])).toBe(1);
+    await writer.add([entry]); // still trusted: no write (the cost of the cache)
+    expect((await writer.lookup('visitor-sessions', w, ['v'])).has('v')).toBe(false);
+    await new Promise((r) => setTimeout(r, 80));
+    await writer.add([entry]);
+    expect((await writer.lookup('visitor-sessions', w, ['v'])).get('v')).toEqual(['s_1']);
+  });
+
   it('a database written without lookup keys gets them at start (backfill), and every load answers as before', async () => {
     const fresh = client.db(uniqueId('test_attribution_backfill'));
     try {
