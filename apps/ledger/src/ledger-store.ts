@@ -483,6 +483,13 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
   const markerTtlMs = options.rollupMarkerTtlMs ?? 15 * 60_000;
   /** paymentDocId → revision this process finalized: their rollup markers can go on the next write. */
   const finalized = new Map<string, number>();
+  /** rollup id → the version this process last wrote and when (performance.now()). */
+  const lastWrites = new Map<string, { version: number; at: number }>();
+  const rememberWrite = (id: string, version: number, at: number): void => {
+    lastWrites.delete(id);
+    lastWrites.set(id, { version, at });
+    if (lastWrites.size > FINALIZED_MEMORY) lastWrites.delete(lastWrites.keys().next().value!);
+  };
   const rememberFinalized = (pid: string, revision: number): void => {
     finalized.delete(pid);
     finalized.set(pid, revision);
@@ -505,7 +512,8 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
   }
 
   /** Steps 2–4 of the protocol for the given keys, their incoming states and their current documents. */
-  async function settle(incoming: Map<string, IncomingKey>, docs: Map<string, LedgerStateDoc>, now: Date): Promise<ApplyResult> {
+  /** `readAt`: performance.now() just before `docs` were read (see applyRollups). */
+  async function settle(incoming: Map<string, IncomingKey>, docs: Map<string, LedgerStateDoc>, now: Date, readAt: number): Promise<ApplyResult> {
     const nowIso = now.toISOString();
     const result: ApplyResult = emptyApplyResult();
     const intents: AnyBulkWriteOperation<LedgerStateDoc>[] = [];
@@ -611,7 +619,7 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
     const inserted = await insertIgnoringDuplicates(entries, newEntries);
     result.entriesInserted = inserted.inserted;
     result.entriesAlreadyPresent = inserted.duplicates;
-    const rolled = await applyRollups(transitions, now);
+    const rolled = await applyRollups(transitions, now, readAt);
     result.rollupsWritten = rolled.written;
     result.rollupConflicts = rolled.conflicts;
     for (let i = 0; i < finals.length; i += STATE_WRITES_PER_CALL) {
@@ -628,7 +636,7 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
    * each what its markers say is missing, write back conditional on the version read (new ones: insert). Writes
    * that lost a race are redone from a fresh read; the markers make a redone or repeated write add nothing twice.
    */
-  async function applyRollups(transitions: readonly PaymentSteps[], now: Date): Promise<{ written: number; conflicts: number }> {
+  async function applyRollups(transitions: readonly PaymentSteps[], now: Date, readAt: number): Promise<{ written: number; conflicts: number }> {
     const byRollup = new Map<string, { key: RollupKey; payments: PaymentSteps[] }>();
     for (const p of transitions) {
       for (const key of touchedRollups(p)) {
@@ -646,6 +654,8 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
       for (const ids of chunk(todo, ROLLUP_WRITES_PER_CALL)) {
         const found = new Map((await rollups.find({ _id: { $in: ids } }).toArray()).map((d) => [d._id, d]));
         const ops: AnyBulkWriteOperation<RollupDoc>[] = [];
+        /** [rollup id, version written] per op, remembered when every op lands. */
+        const versions: [string, number][] = [];
         const created: RollupKey[] = [];
         const nowMs = now.getTime();
         // Old markers of payments whose transition is still pending must stay (rare: a crash's leftovers).
@@ -658,11 +668,16 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
         // A payment without a marker in a rollup it touches: either nothing of its chain is in there yet, or a
         // writer that finished the same chain (finalized, then dropped its marker) got there first, e.g. the
         // pending sweep or another instance recovering the same intent. Markers are dropped only after the
-        // finalize, so the payment's record read now (after the rollups) tells which.
+        // finalize, so the payment's record read now (after the rollups) tells which. Not needed for a rollup
+        // that does not exist yet, nor for one nobody has written since this process wrote it before reading
+        // the payments: a marker dropped before that read belongs to a payment that was final at the read.
         const unmarked = new Set<string>();
         for (const id of ids) {
-          const applied = found.get(id)?.applied ?? {};
-          for (const p of byRollup.get(id)!.payments) if (applied[p.paymentDocId] === undefined) unmarked.add(p.paymentDocId);
+          const doc = found.get(id);
+          if (!doc) continue;
+          const mine = lastWrites.get(id);
+          if (mine && mine.version === doc.version && mine.at < readAt) continue;
+          for (const p of byRollup.get(id)!.payments) if ((doc.applied ?? {})[p.paymentDocId] === undefined) unmarked.add(p.paymentDocId);
         }
         const finishedElsewhere = await transitionsFinishedElsewhere(transitions.filter((p) => unmarked.has(p.paymentDocId)));
         for (const id of ids) {
@@ -681,8 +696,10 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
           pruneMarkers(rollup, nowMs, markerTtlMs, finalized, stillPending);
           if (doc) {
             ops.push({ replaceOne: { filter: { _id: id, version: doc.version }, replacement: { ...rollup, version: doc.version + 1 } } });
+            versions.push([id, doc.version + 1]);
           } else {
             ops.push({ insertOne: { document: { ...rollup, _id: id, version: 1 } } });
+            versions.push([id, 1]);
             if (key.period.length === 10) created.push(key);
           }
         }
@@ -699,6 +716,10 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
           landed = (r?.matchedCount ?? 0) + (r?.insertedCount ?? 0);
         }
         written += landed;
+        if (landed === ops.length) {
+          const at = performance.now();
+          for (const [id, version] of versions) rememberWrite(id, version, at);
+        }
         if (landed < ops.length) {
           conflicts += ops.length - landed;
           lost.push(...ids);
@@ -757,15 +778,17 @@ export function createLedgerStore(db: Db, options: LedgerStoreOptions = {}): Led
   async function applyStates(batch: readonly PaymentState[], now: Date = new Date()): Promise<ApplyResult> {
     const incoming = groupIncoming(batch);
     if (incoming.size === 0) return emptyApplyResult();
+    const readAt = performance.now();
     const found = await states.find({ _id: { $in: [...incoming.keys()] } }).toArray();
-    return settle(incoming, new Map(found.map((d) => [d._id, d])), now);
+    return settle(incoming, new Map(found.map((d) => [d._id, d])), now, readAt);
   }
 
   async function completePending(limit = 500, now: Date = new Date()): Promise<number> {
+    const readAt = performance.now();
     const found = await states.find({ pendingRevision: { $gt: 0 } }).limit(limit).toArray();
     if (found.length === 0) return 0;
     const incoming = new Map(found.map((d) => [d._id, { websiteId: d.websiteId, paymentKey: d.paymentKey, states: [] as PaymentState[] }]));
-    const r = await settle(incoming, new Map(found.map((d) => [d._id, d])), now);
+    const r = await settle(incoming, new Map(found.map((d) => [d._id, d])), now, readAt);
     return r.paymentsAdvanced;
   }
 
