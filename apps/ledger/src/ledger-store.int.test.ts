@@ -277,9 +277,10 @@ describe('day and month rollups', () => {
   });
 });
 
-/** Wraps a Db so that the n-th call of `method` on collection `name` throws, as a crash at that point would. */
-function crashingDb(db: Db, name: string, method: 'bulkWrite' | 'insertMany', failOnCall: number): Db {
-  let calls = 0;
+type AnyFn = (...args: unknown[]) => unknown;
+
+/** A Db whose collection `name` has `method` replaced by `wrap(original)` (bound to the real collection). */
+function withCollectionMethod(db: Db, name: string, method: string, wrap: (original: AnyFn) => AnyFn): Db {
   return new Proxy(db, {
     get(target, prop, receiver) {
       if (prop !== 'collection') return Reflect.get(target, prop, receiver);
@@ -289,16 +290,23 @@ function crashingDb(db: Db, name: string, method: 'bulkWrite' | 'insertMany', fa
         return new Proxy(collection, {
           get(c, p, r) {
             const value = Reflect.get(c, p, r) as unknown;
-            if (p !== method || typeof value !== 'function') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(c) : value;
-            return (...args: unknown[]) => {
-              calls += 1;
-              if (calls === failOnCall) return Promise.reject(new Error(`simulated crash in ${collectionName}.${method}`));
-              return (value as (...a: unknown[]) => unknown).apply(c, args);
-            };
+            if (typeof value !== 'function') return value;
+            const bound = (value as AnyFn).bind(c);
+            return p === method ? wrap(bound) : bound;
           },
         }) as Collection;
       };
     },
+  });
+}
+
+/** Wraps a Db so that the n-th call of `method` on collection `name` throws, as a crash at that point would. */
+function crashingDb(db: Db, name: string, method: 'bulkWrite' | 'insertMany', failOnCall: number): Db {
+  let calls = 0;
+  return withCollectionMethod(db, name, method, (original) => (...args: unknown[]) => {
+    calls += 1;
+    if (calls === failOnCall) return Promise.reject(new Error(`simulated crash in ${name}.${method}`));
+    return original(...args);
   });
 }
 
@@ -403,25 +411,9 @@ describe('crash safety', () => {
     const markers = (await healthy.rollups.find({ websiteId: 'w_1' }).toArray()).flatMap((r) => Object.keys(r.applied));
     expect(markers).not.toContain(paymentDocId('w_1', s1.paymentKey));
     // The slow sweeper goes on with what it read.
-    const slowDb = new Proxy(testDb.db, {
-      get(target, prop, receiver) {
-        if (prop !== 'collection') return Reflect.get(target, prop, receiver);
-        return (name: string) => {
-          const c = target.collection(name);
-          if (name !== names.statesCollection) return c;
-          return new Proxy(c, {
-            get(col, p, r) {
-              const v = Reflect.get(col, p, r) as unknown;
-              if (p === 'find') {
-                return (filter: Record<string, unknown>, ...rest: unknown[]) =>
-                  'pendingRevision' in filter ? { limit: () => ({ toArray: async () => stale }) } : (v as (...a: unknown[]) => unknown).call(col, filter, ...rest);
-              }
-              return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(col) : v;
-            },
-          });
-        };
-      },
-    });
+    const slowDb = withCollectionMethod(testDb.db, names.statesCollection, 'find', (find) => (filter, ...rest) =>
+      'pendingRevision' in (filter as object) ? { limit: () => ({ toArray: async () => stale }) } : find(filter, ...rest),
+    );
     expect(await createLedgerStore(slowDb, names).completePending()).toBe(1);
     const s = await healthy.summary({ websiteId: 'w_1', livemode: true });
     expect(s.currencies.eur).toMatchObject({ grossMinor: s3.grossMinor + other.grossMinor, refundedMinor: s3.refundedMinor + 100, payments: 2 });
@@ -477,27 +469,12 @@ describe('crash safety', () => {
     await healthy.applyStates([s1], NOW);
     // Another consumer advances the record between our read and our intent write.
     let interfered = false;
-    const racing = new Proxy(testDb.db, {
-      get(target, prop, receiver) {
-        if (prop !== 'collection') return Reflect.get(target, prop, receiver);
-        return (collectionName: string) => {
-          const c = target.collection(collectionName);
-          if (collectionName !== names.statesCollection) return c;
-          return new Proxy(c, {
-            get(col, p, r) {
-              const v = Reflect.get(col, p, r) as unknown;
-              if (p === 'bulkWrite' && !interfered) {
-                return async (...args: unknown[]) => {
-                  interfered = true;
-                  await healthy.applyStates([s2], NOW);
-                  return (v as (...a: unknown[]) => unknown).apply(col, args);
-                };
-              }
-              return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(col) : v;
-            },
-          });
-        };
-      },
+    const racing = withCollectionMethod(testDb.db, names.statesCollection, 'bulkWrite', (bulkWrite) => async (...args) => {
+      if (!interfered) {
+        interfered = true;
+        await healthy.applyStates([s2], NOW);
+      }
+      return bulkWrite(...args);
     });
     const loser = createLedgerStore(racing, names);
     await expect(loser.applyStates([s2, s3], NOW)).rejects.toBeInstanceOf(LedgerConflictError);
