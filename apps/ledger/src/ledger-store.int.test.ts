@@ -1,6 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { PaymentState } from '@metrivo/contracts';
-import { createLedgerStore, LedgerConflictError, type LedgerStore, paymentDocId, STATE_WRITES_PER_CALL, type Summary } from './ledger-store';
+import { createLedgerStore, LedgerConflictError, type LedgerStore, type LedgerStoreOptions, paymentDocId, STATE_WRITES_PER_CALL, type Summary } from './ledger-store';
 import { highSession, mediumVisitor, nextRevision, paymentState, unattributed } from './test-states';
 import { openTestDb, type TestDb } from './test-db';
 
@@ -375,38 +375,43 @@ describe('crash safety', () => {
     await expectSettledAt(healthy, s3);
   });
 
-  it('keeps the rollup marker of a payment still pending, however old, while other payments update that rollup', async () => {
+  /** stripe:pi_crash left pending by a crash after its rollups (before the finalize of revisions 2–3). */
+  async function pendingAfterRollups(options: LedgerStoreOptions = {}): Promise<{ names: LedgerStoreOptions & { statesCollection: string }; healthy: LedgerStore }> {
     n += 1;
-    // TTL 0: every marker is "expired" at once; only the pending check keeps the crashed writer's marker.
-    const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}`, rollupMarkerTtlMs: 0 };
+    const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}`, ...options };
     const crashing = createLedgerStore(crashingDb(testDb.db, names.statesCollection, 'bulkWrite', 4), names);
     const healthy = createLedgerStore(testDb.db, names);
     await healthy.ensureIndexes();
     await crashing.applyStates([s1], NOW);
     await expect(crashing.applyStates([s2, s3], NOW)).rejects.toThrow(/simulated crash/);
-    // Another payment on the same days, written by another instance, while stripe:pi_crash is pending.
-    const other = paymentState({ paymentKey: 'stripe:pi_other', paidAt: s1.paidAt, refundedMinor: 100, refundedAt: '2026-12-01T00:00:00.000Z' });
+    return { names, healthy };
+  }
+
+  /** Another payment on the same days as stripe:pi_crash. */
+  const other = paymentState({ paymentKey: 'stripe:pi_other', paidAt: s1.paidAt, refundedMinor: 100, refundedAt: '2026-12-01T00:00:00.000Z' });
+
+  async function expectBothCountedOnce(store: LedgerStore): Promise<void> {
+    const s = await store.summary({ websiteId: 'w_1', livemode: true });
+    expect(s.currencies.eur).toMatchObject({ grossMinor: s3.grossMinor + other.grossMinor, refundedMinor: s3.refundedMinor + 100, payments: 2 });
+    expect((await store.checkRollups('w_1')).ok).toBe(true);
+  }
+
+  it('keeps the rollup marker of a payment still pending, however old, while other payments update that rollup', async () => {
+    // TTL 0: every marker is "expired" at once; only the pending check keeps the crashed writer's marker.
+    const { healthy } = await pendingAfterRollups({ rollupMarkerTtlMs: 0 });
+    // Another instance writes the same rollups while stripe:pi_crash is pending.
     await healthy.applyStates([other], new Date(NOW.getTime() + 60_000));
     expect(await healthy.completePending()).toBe(1);
-    const s = await healthy.summary({ websiteId: 'w_1', livemode: true });
-    expect(s.currencies.eur).toMatchObject({ grossMinor: s3.grossMinor + other.grossMinor, refundedMinor: s3.refundedMinor + 100, payments: 2 });
-    expect((await healthy.checkRollups('w_1')).ok).toBe(true);
+    await expectBothCountedOnce(healthy);
   });
 
   it('does not add a transition again when a writer that read the payment before it was finalized comes late (no marker left)', async () => {
-    n += 1;
-    const names = { entriesCollection: `entries_${n}`, statesCollection: `states_${n}` };
-    const crashing = createLedgerStore(crashingDb(testDb.db, names.statesCollection, 'bulkWrite', 4), names);
-    const healthy = createLedgerStore(testDb.db, names);
-    await healthy.ensureIndexes();
-    await crashing.applyStates([s1], NOW);
-    await expect(crashing.applyStates([s2, s3], NOW)).rejects.toThrow(/simulated crash/);
+    const { names, healthy } = await pendingAfterRollups();
     // A slow sweeper reads the pending record now…
     const stale = await healthy.states.find({ pendingRevision: { $gt: 0 } }).toArray();
     expect(stale).toHaveLength(1);
     // …meanwhile another writer completes it, and its next write of the same rollups drops the payment's marker.
     expect(await healthy.completePending()).toBe(1);
-    const other = paymentState({ paymentKey: 'stripe:pi_other', paidAt: s1.paidAt, refundedMinor: 100, refundedAt: '2026-12-01T00:00:00.000Z' });
     await healthy.applyStates([other], NOW);
     const markers = (await healthy.rollups.find({ websiteId: 'w_1' }).toArray()).flatMap((r) => Object.keys(r.applied));
     expect(markers).not.toContain(paymentDocId('w_1', s1.paymentKey));
@@ -415,9 +420,7 @@ describe('crash safety', () => {
       'pendingRevision' in (filter as object) ? { limit: () => ({ toArray: async () => stale }) } : find(filter, ...rest),
     );
     expect(await createLedgerStore(slowDb, names).completePending()).toBe(1);
-    const s = await healthy.summary({ websiteId: 'w_1', livemode: true });
-    expect(s.currencies.eur).toMatchObject({ grossMinor: s3.grossMinor + other.grossMinor, refundedMinor: s3.refundedMinor + 100, payments: 2 });
-    expect((await healthy.checkRollups('w_1')).ok).toBe(true);
+    await expectBothCountedOnce(healthy);
   });
 
   it('adds a transition to the rollups once when two writers apply the same batch at the same time', async () => {
