@@ -2,21 +2,16 @@
 // topics and consumer groups named per run so tests never see each other's records.
 import { randomBytes } from 'node:crypto';
 import { dlqTopicName } from '@metrivo/contracts';
+import { brokers, fastConsumer as fastGroupTimings, runId, waitFor as waitUntil } from '@metrivo/testing';
 import { logLevel, type Kafka, type KafkaMessage } from 'kafkajs';
 import { createKafka } from '../client';
 import type { Logger } from '../logger';
 import { ensureTopics } from '../provision';
 
-export const runId = randomBytes(4).toString('hex');
+export { brokers, runId };
 
 export function uniqueName(what: string): string {
   return `test.kafka.${runId}.${what}.${randomBytes(3).toString('hex')}`;
-}
-
-export function brokers(): string {
-  const value = process.env.KAFKA_BROKERS;
-  if (!value) throw new Error('KAFKA_BROKERS is not set: run through the jest integration project');
-  return value;
 }
 
 /** Quiet unless KAFKA_TEST_LOG=1; errors always reach stderr so a failing test explains itself. */
@@ -33,10 +28,7 @@ export function testKafka(clientId: string): Kafka {
 
 /** Settings that keep group joins, rebalances and shutdowns within a second or two. */
 export const fastConsumer = {
-  sessionTimeout: 6000, // the broker's group.min.session.timeout.ms
-  heartbeatInterval: 1000,
-  rebalanceTimeout: 5000,
-  maxWaitTimeInMs: 100,
+  ...fastGroupTimings,
   retryBackoff: { initialMs: 50, maxMs: 200 },
   logger: testLogger,
 } as const;
@@ -63,12 +55,8 @@ export async function deleteTestTopics(kafka: Kafka, names: string[]): Promise<v
   }
 }
 
-export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+export function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  return waitUntil(condition, timeoutMs, what, 25);
 }
 
 /** Reads `count` records of `topic` from the beginning with a throwaway group (plain kafkajs, no decoding). */
