@@ -49,6 +49,13 @@ describe('planRange', () => {
     expect(planRange(farFuture, undefined)).toEqual({ days: null, edges: [] });
   });
 
+  it('reads a from bound inside 9999-12-31 from entries only (no day string after it)', () => {
+    const end = new Date(Date.parse('9999-12-31T00:00:00Z') + 86_400_000);
+    expect(planRange(d('9999-12-31T12:00:00Z'), undefined)).toEqual({ days: null, edges: [{ from: d('9999-12-31T12:00:00Z'), to: end }] });
+    expect(planRange(d('9999-12-31T12:00:00Z'), d('9999-12-31T13:00:00Z'))).toEqual({ days: null, edges: [{ from: d('9999-12-31T12:00:00Z'), to: d('9999-12-31T13:00:00Z') }] });
+    expect(planRange(d('9999-12-31T00:00:00Z'), undefined)).toEqual({ days: { fromDay: '9999-12-31', toDay: null }, edges: [] });
+  });
+
   it('reads a range without a whole day (within one day, or across one midnight) from entries', () => {
     expect(planRange(d('2026-11-01T05:00:00Z'), d('2026-11-01T07:00:00Z'))).toEqual({ days: null, edges: [{ from: d('2026-11-01T05:00:00Z'), to: d('2026-11-01T07:00:00Z') }] });
     expect(planRange(d('2026-11-01T23:00:00Z'), d('2026-11-02T01:00:00Z'))).toEqual({ days: null, edges: [{ from: d('2026-11-01T23:00:00Z'), to: d('2026-11-02T01:00:00Z') }] });
@@ -66,6 +73,14 @@ describe('periodsToRead', () => {
     expect(periodsToRead(listed, { fromDay: '2026-11-02', toDay: '2026-12-02' }, false)).toEqual(['2026-11-15', '2026-11-30', '2026-12-01']);
     expect(periodsToRead(listed, { fromDay: '2026-10-31', toDay: null }, false)).toEqual(['2026-10-31', '2026-11', '2026-12']);
     expect(periodsToRead(listed, { fromDay: null, toDay: '2026-11-15' }, false)).toEqual(['2026-10', '2026-11-01']);
+  });
+
+  it('never reads December 9999 as a whole month unless the end is open', () => {
+    const late = ['9999-11-30', '9999-12-01', '9999-12-30', '9999-12-31'];
+    expect(periodsToRead(late, { fromDay: '9999-12-01', toDay: '9999-12-31' }, false)).toEqual(['9999-12-01', '9999-12-30']);
+    expect(periodsToRead(late, { fromDay: '9999-12-01', toDay: null }, false)).toEqual(['9999-12']);
+    expect(periodsToRead(late, { fromDay: '9999-11-01', toDay: '9999-12-01' }, false)).toEqual(['9999-11']);
+    expect(periodsToRead(['0001-12-31', '0002-01-01'], { fromDay: '0001-12-01', toDay: '0002-01-01' }, false)).toEqual(['0001-12']);
   });
 
   it('reads days only when every day is wanted on its own', () => {

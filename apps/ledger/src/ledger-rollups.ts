@@ -293,9 +293,12 @@ export function planRange(fromBound: Date | undefined, toBound: Date | undefined
   const to = toBound && toBound.getTime() < LAST_INSTANT ? toBound : undefined;
   const sinceMidnight = (d: Date): number => ((d.getTime() % DAY_MS) + DAY_MS) % DAY_MS;
   const isMidnight = (d: Date): boolean => sinceMidnight(d) === 0;
-  const firstWhole = from ? (isMidnight(from) ? utcDay(from) : utcDay(new Date(from.getTime() - sinceMidnight(from) + DAY_MS))) : null;
-  const endWhole = to ? utcDay(new Date(to.getTime() - sinceMidnight(to))) : null;
   if (from && to && from.getTime() >= to.getTime()) return { days: null, edges: [] };
+  const firstWholeMs = from ? (isMidnight(from) ? from.getTime() : from.getTime() - sinceMidnight(from) + DAY_MS) : null;
+  // `from` inside the last day there is (9999-12-31): no whole day follows, and year 10000 has no day string.
+  if (firstWholeMs !== null && firstWholeMs >= LAST_INSTANT) return { days: null, edges: [{ from: from!, to: to ?? new Date(LAST_INSTANT) }] };
+  const firstWhole = firstWholeMs !== null ? utcDay(new Date(firstWholeMs)) : null;
+  const endWhole = to ? utcDay(new Date(to.getTime() - sinceMidnight(to))) : null;
   if (firstWhole !== null && endWhole !== null && firstWhole >= endWhole) {
     // No whole day inside: the range lies within one day or spans one midnight.
     return { days: null, edges: [{ from: from!, to: to! }] };
@@ -312,7 +315,10 @@ export function dayInPlan(day: string, days: NonNullable<RangePlan['days']>): bo
 
 function nextMonthStart(month: string): string {
   const [y, m] = month.split('-').map(Number) as [number, number];
-  return m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, '0')}-01`;
+  // After 9999-12 comes year 10000, which has no YYYY-MM-DD string: a value above every day string instead, so
+  // only an open end (`toDay` null) covers all of December 9999.
+  if (y === 9999 && m === 12) return '9999-12-32';
+  return m === 12 ? `${String(y + 1).padStart(4, '0')}-01-01` : `${String(y).padStart(4, '0')}-${String(m + 1).padStart(2, '0')}-01`;
 }
 
 /**
