@@ -44,6 +44,11 @@ describe('HttpLedgerClient', () => {
     expect(x?.entries).toEqual([expect.objectContaining({ revision: 1, kind: 'revenue', amountMinor: 4900 })]);
     reply = { status: 404, body: JSON.stringify({ error: { code: 'unknown_payment', message: 'no' } }) };
     expect(await client.getPayment('w_1', 'stripe:pi_2')).toBeNull();
+    // A 404 that is not the ledger's "unknown payment" (a wrong METRIVO_LEDGER_URL path, a proxy) is not "no payment".
+    for (const body of [JSON.stringify({ error: { code: 'not_found', message: 'No ledger route' } }), '<html>Cannot GET</html>']) {
+      reply = { status: 404, body };
+      await expect(client.getPayment('w_1', 'stripe:pi_2')).rejects.toBeInstanceOf(LedgerUnavailableError);
+    }
   });
 
   it('turns 5xx, non-JSON, a missing list and an unreachable ledger into LedgerUnavailableError', async () => {

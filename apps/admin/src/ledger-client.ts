@@ -93,7 +93,8 @@ export class HttpLedgerClient implements LedgerClient {
 
   async getPayment(websiteId: string, paymentKey: string): Promise<PaymentExplanation | null> {
     const { status, body } = await this.getJson(`/v1/websites/${encodeURIComponent(websiteId)}/payments/${encodeURIComponent(paymentKey)}`);
-    if (status === 404) return null;
+    // Only the ledger's own "no such payment" is an answer; any other 404 means METRIVO_LEDGER_URL points elsewhere.
+    if (status === 404 && (body as { error?: { code?: unknown } } | null)?.error?.code === 'unknown_payment') return null;
     if (status !== 200) throw new LedgerUnavailableError(`the ledger answered ${status} for payment ${paymentKey}`);
     const b = body as { state?: unknown; entries?: unknown } | null;
     const state = paymentStateSchema.safeParse(b?.state);

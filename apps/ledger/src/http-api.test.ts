@@ -1,4 +1,8 @@
-import { decodeCursor, decodePaymentsCursor, encodeCursor, encodePaymentsCursor, InvalidQueryError, parseBound, parseGroupBy, parseLimit, parseLivemode, parseRange } from './http-api';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { createLedgerRouter, decodeCursor, decodePaymentsCursor, encodeCursor, encodePaymentsCursor, InvalidQueryError, parseBound, parseGroupBy, parseLimit, parseLivemode, parseRange } from './http-api';
+import type { LedgerStore } from './ledger-store';
 
 function paramOf(fn: () => unknown): string {
   try {
@@ -25,6 +29,13 @@ describe('ledger query parsing', () => {
     expect(parseBound('from', '2026-11-29T10:00:00+01:00')!.toISOString()).toBe('2026-11-29T09:00:00.000Z');
     expect(parseBound('to', '2026-11-29T10:00:00.5Z')!.toISOString()).toBe('2026-11-29T10:00:00.500Z');
     expect(parseBound('to', undefined)).toBeUndefined();
+  });
+
+  it('accepts dates of the first centuries (not read as 19xx)', () => {
+    expect(parseBound('from', '0001-01-01')!.toISOString()).toBe('0001-01-01T00:00:00.000Z');
+    expect(parseBound('to', '0099-12-31T00:00:00Z')!.toISOString()).toBe('0099-12-31T00:00:00.000Z');
+    expect(parseBound('from', '0000-02-29')!.toISOString()).toBe('0000-02-29T00:00:00.000Z'); // year 0 is a leap year, 1900 is not
+    expect(paramOf(() => parseBound('from', '0099-02-29'))).toBe('from');
   });
 
   it('rejects bad dates naming the parameter', () => {
@@ -58,5 +69,33 @@ describe('ledger query parsing', () => {
     expect(decodePaymentsCursor('')).toBeUndefined();
     expect(paramOf(() => decodePaymentsCursor(Buffer.from('["not a date","x"]').toString('base64url')))).toBe('cursor');
     expect(paramOf(() => decodePaymentsCursor(encodeCursor({ key: '2026-11-29', currency: 'eur' })))).toBe('cursor');
+  });
+});
+
+describe('ledger router answers', () => {
+  let server: Server;
+  let base = '';
+  const errors: unknown[] = [];
+  beforeAll(async () => {
+    const app = express();
+    // No route below reaches the store: unknown paths and undecodable parameters are answered before.
+    app.use(createLedgerRouter({ store: {} as LedgerStore, onError: (err) => errors.push(err) }));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('answers an unknown path with a JSON 404 not_found (not unknown_payment)', async () => {
+    const res = await fetch(`${base}/v1/websites/w_1/nope`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'No ledger route for GET /v1/websites/w_1/nope.' } });
+  });
+
+  it('answers a payment key that is not valid percent-encoding with 400, not 500', async () => {
+    const res = await fetch(`${base}/v1/websites/w_1/payments/stripe%3Api_%E0%A4`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
+    expect(errors).toEqual([]);
   });
 });

@@ -80,7 +80,8 @@ const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 function validCalendarDate(y: string, m: string, d: string): boolean {
-  const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
+  const date = new Date(0);
+  date.setUTCFullYear(Number(y), Number(m) - 1, Number(d)); // Date.UTC would read years 0–99 as 1900–1999
   return date.getUTCFullYear() === Number(y) && date.getUTCMonth() === Number(m) - 1 && date.getUTCDate() === Number(d);
 }
 
@@ -233,6 +234,12 @@ export function createLedgerRouter({ store, onError, reconcileWithTopic }: Ledge
     }
   });
 
+  // Last route of the API: every answer is JSON, also for a wrong path (the admin app tells "no such payment"
+  // from "wrong ledger URL" by the error code, not by the status alone).
+  router.use((req: Request, res: Response) => {
+    sendError(res, 404, 'not_found', `No ledger route for ${req.method} ${req.path.slice(0, 200)}.`);
+  });
+
   router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
       next(err);
@@ -240,6 +247,14 @@ export function createLedgerRouter({ store, onError, reconcileWithTopic }: Ledge
     }
     if (err instanceof InvalidQueryError) {
       sendError(res, 400, 'invalid_query', err.message);
+      return;
+    }
+    // Express's own client errors, e.g. a path parameter that is not valid percent-encoding (URIError, 400).
+    const status = (err as { status?: unknown } | null)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendError(res, status, 'bad_request', status === 400 && err instanceof URIError
+        ? 'A path segment is not valid percent-encoding (encode payment keys with encodeURIComponent).'
+        : 'The request could not be read.');
       return;
     }
     onError?.(err, req);
