@@ -25,6 +25,22 @@ describe('secret rolls', () => {
     expect(liveSecrets(d, hours(5)).map((s) => s.last4)).toEqual(['dddd', 'cccc']);
     expect(d.secrets).toHaveLength(2);
   });
+  it('retires every earlier secret with 0, also one still inside an earlier roll window (a leaked secret)', () => {
+    const a = { ...base, secrets: rollSecrets(base, 'whsec_aaaa', ring, t0, 0) };
+    const b = { ...a, secrets: rollSecrets(a, 'whsec_bbbb', ring, t0, 24) };
+    expect(openSecrets(b, ring, hours(1))).toEqual(['whsec_bbbb', 'whsec_aaaa']);
+    const c = { ...b, secrets: rollSecrets(b, 'whsec_cccc', ring, hours(1), 0) };
+    expect(openSecrets(c, ring, hours(1))).toEqual(['whsec_cccc']);
+    expect(c.secrets).toHaveLength(1);
+  });
+  it('never lengthens an earlier window, and shortens it to the new one', () => {
+    const a = { ...base, secrets: rollSecrets(base, 'whsec_aaaa', ring, t0, 0) };
+    const b = { ...a, secrets: rollSecrets(a, 'whsec_bbbb', ring, t0, 24) }; // aaaa until hour 24
+    const longer = { ...b, secrets: rollSecrets(b, 'whsec_cccc', ring, hours(1), 48) };
+    expect(longer.secrets.map((s) => [s.last4, s.expiresAt])).toEqual([['cccc', null], ['bbbb', hours(49)], ['aaaa', hours(24)]]);
+    const shorter = { ...b, secrets: rollSecrets(b, 'whsec_cccc', ring, hours(1), 2) };
+    expect(shorter.secrets.map((s) => [s.last4, s.expiresAt])).toEqual([['cccc', null], ['bbbb', hours(3)], ['aaaa', hours(3)]]);
+  });
   it('will not open a sealed secret copied onto another integration', () => {
     const a = { ...base, secrets: rollSecrets(base, 'whsec_aaaa', ring, t0, 0) };
     expect(() => openSecrets({ ...a, _id: 'int_2' }, ring, t0)).toThrow();

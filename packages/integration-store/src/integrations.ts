@@ -25,15 +25,16 @@ export function openSecretsWithExpiry(doc: IntegrationDoc, keyring: Keyring): Ar
 }
 
 /**
- * Pure: the secrets list after setting `secret`. The previous current secret stays valid for
- * `keepPreviousForHours` (0 → dropped now); already-expired secrets are pruned.
+ * Pure: the secrets list after setting `secret`. Every earlier secret that still verifies keeps verifying for at
+ * most `keepPreviousForHours` from now (never longer than its own window): 0 retires all of them at once, which
+ * is what replacing a leaked or wrong secret needs, even in the middle of an earlier roll. Expired ones are pruned.
  */
 export function rollSecrets(doc: IntegrationDoc, secret: string, keyring: Keyring, now: Date, keepPreviousForHours: number): StoredSecret[] {
   const next: StoredSecret = { sealed: encryptSecret(secret, keyring, aadFor(doc._id)), last4: lastFour(secret), addedAt: now, expiresAt: null };
-  const keepUntil = new Date(now.getTime() + keepPreviousForHours * 3600_000);
+  const keepUntil = now.getTime() + keepPreviousForHours * 3600_000;
   const previous = liveSecrets(doc, now)
-    .map((s) => (s.expiresAt === null ? { ...s, expiresAt: keepUntil } : s))
-    .filter((s) => s.expiresAt !== null && s.expiresAt.getTime() > now.getTime());
+    .map((s) => ({ ...s, expiresAt: new Date(Math.min(s.expiresAt?.getTime() ?? keepUntil, keepUntil)) }))
+    .filter((s) => s.expiresAt.getTime() > now.getTime());
   return [next, ...previous];
 }
 
