@@ -52,7 +52,32 @@ describe('deriveChannel', () => {
     ['affiliate medium', { utm: { source: 'someone', medium: 'affiliate' } }, 'referral'],
     ['utm fits nothing, no referrer', { utm: { source: 'spring-flyer', medium: 'print' } }, 'other'],
     ['utm campaign only', { utm: { campaign: 'bf' } }, 'other'],
-    ['unknown utm but a referrer', { referrer: 'https://news.example.com/', utm: { source: 'abc', medium: 'display' } }, 'referral'],
+    ['unknown utm but a referrer', { referrer: 'https://news.example.com/', utm: { source: 'abc', medium: 'print' } }, 'referral'],
+    // Paid clicks are never organic.
+    ['ad network source without medium', { utm: { source: 'google_ads' } }, 'paid_search'],
+    ['adwords source', { utm: { source: 'adwords' } }, 'paid_search'],
+    ['bing_ads source with a google referrer', { referrer: 'https://www.bing.com/', utm: { source: 'bing_ads' } }, 'paid_search'],
+    ['google / cpm', { utm: { source: 'google', medium: 'cpm' } }, 'paid_search'],
+    ['bing / cpv', { utm: { source: 'bing', medium: 'cpv' } }, 'paid_search'],
+    ['google / retargeting', { utm: { source: 'google', medium: 'retargeting' } }, 'paid_search'],
+    ['google / display', { utm: { source: 'google', medium: 'display' } }, 'paid_search'],
+    ['google / banner', { utm: { source: 'google', medium: 'banner' } }, 'paid_search'],
+    ['display from an unknown network is paid, not search', { referrer: 'https://news.example.com/', utm: { source: 'abc', medium: 'display' } }, 'other'],
+    ['display bought on a social network', { utm: { source: 'facebook', medium: 'display' } }, 'social'],
+    ['cpm on a social network', { utm: { source: 'linkedin', medium: 'cpm' } }, 'social'],
+    ['organic medium with an ad network source', { utm: { source: 'google_ads', medium: 'organic' } }, 'paid_search'],
+    // Google products that are not search.
+    ['a link in a Google Doc', { referrer: 'https://docs.google.com/document/d/1' }, 'referral'],
+    ['Google Play', { referrer: 'https://play.google.com/store/apps/details?id=x' }, 'referral'],
+    ['Google News', { referrer: 'https://news.google.com/' }, 'referral'],
+    ['Google search on a country domain with a subdomain', { referrer: 'https://images.google.de/' }, 'organic_search'],
+    ['Yandex search', { referrer: 'https://yandex.com.tr/search/?text=x' }, 'organic_search'],
+    // The site itself.
+    ['self-referral is not a source', { referrer: 'https://shop.example.com/blog', landingPage: 'https://shop.example.com/pricing' }, 'direct'],
+    ['self-referral with www on one side', { referrer: 'https://www.shop.example.com/', landingPage: 'https://shop.example.com/pricing' }, 'direct'],
+    ['self-referral keeps its UTM tags', { referrer: 'https://shop.example.com/', landingPage: 'https://shop.example.com/?utm_source=newsletter', utm: { source: 'newsletter' } }, 'email'],
+    ['another subdomain of the site still refers', { referrer: 'https://blog.example.com/post', landingPage: 'https://shop.example.com/pricing' }, 'referral'],
+    ['a path-only landing page cannot tell', { referrer: 'https://shop.example.com/blog', landingPage: '/pricing' }, 'referral'],
     ['unparseable referrer still counts as referral', { referrer: '::::' }, 'referral'],
   ];
   it.each(cases)('%s', (_name, input, expected) => {

@@ -6,9 +6,14 @@ import { hostHasBrand, hostIsOrUnder, referrerHost } from './referrer';
  * Precedence, most explicit signal first:
  *  1. utm_medium that names a channel (paid, email, social, referral/affiliate);
  *  2. ad click ids on the landing page (gclid, msclkid, …) → paid_search;
- *  3. utm_source that names a known site (google → organic_search, facebook → social, newsletter → email);
- *  4. the referrer host (webmail → email, social → social, search → organic_search, anything else → referral);
+ *  3. utm_source that names an ad network (google_ads, bing_ads, …) → paid_search, or a known site
+ *     (google → organic_search, facebook → social, newsletter → email);
+ *  4. the referrer host (webmail → email, social → social, search → organic_search, the site itself → ignored,
+ *     anything else → referral);
  *  5. UTM tags that fit nothing → other; no referrer and no UTM → direct.
+ * The contract's channels have one paid bucket besides social: paid traffic that is not social is paid_search
+ * when it comes from a search engine or an ad network, and never organic. Display mediums from a network we
+ * cannot name are `other` (paid, but not search).
  */
 export interface ChannelInput {
   referrer?: string | null | undefined;
@@ -16,7 +21,10 @@ export interface ChannelInput {
   landingPage?: string | null | undefined;
 }
 
-const PAID_SEARCH_MEDIUMS = new Set(['cpc', 'ppc', 'paid', 'paidsearch', 'paid_search', 'paid-search', 'sem', 'search_ads', 'searchads']);
+const PAID_MEDIUMS = new Set(['ppc', 'sem', 'search_ads', 'searchads', 'retargeting', 'remarketing']);
+/** cpc, cpm, cpv, cpa, cpl, … and paid, paidsearch, paid_search, … (what ad platforms and people write). */
+const isPaidMedium = (medium: string): boolean => PAID_MEDIUMS.has(medium) || /^cp[a-z]$/.test(medium) || medium.startsWith('paid');
+const DISPLAY_MEDIUMS = new Set(['display', 'banner', 'interstitial', 'expandable', 'native']);
 const SOCIAL_MEDIUMS = new Set([
   'social', 'social-network', 'social_network', 'social-media', 'social_media', 'sm', 'social network', 'social media',
   'paid_social', 'paid-social', 'paidsocial', 'organic_social', 'organic-social',
@@ -32,7 +40,11 @@ const SOCIAL_HOSTS = ['t.co', 'x.com', 'fb.com', 'fb.me', 'lnkd.in', 'youtu.be',
 const WEBMAIL_HOSTS = ['mail.google.com', 'outlook.live.com', 'outlook.office.com', 'outlook.office365.com', 'mail.yahoo.com', 'mail.proton.me', 'app.fastmail.com', 'mail.zoho.com'];
 
 /** utm_source values people actually write for those sites (lower-cased). */
-const SEARCH_SOURCES = new Set([...SEARCH_BRANDS, 'adwords', 'googleads', 'google_ads', 'bingads', 'bing_ads', 'microsoft_ads']);
+const SEARCH_SOURCES = new Set(SEARCH_BRANDS);
+/** Ad platforms named as the source: the click was bought, whatever the medium says (unless it names a channel). */
+const AD_NETWORK_SOURCES = new Set([
+  'adwords', 'googleads', 'google_ads', 'google-ads', 'gads', 'bingads', 'bing_ads', 'bing-ads', 'microsoft_ads', 'microsoftads', 'microsoft-ads',
+]);
 const SOCIAL_SOURCES = new Set([
   ...SOCIAL_BRANDS, 'fb', 'ig', 'x', 't.co', 'tw', 'meta', 'li', 'yt', 'facebook_ads', 'meta_ads', 'linkedin_ads', 'tiktok_ads', 'hn', 'hackernews',
 ]);
@@ -52,12 +64,24 @@ function sourceHost(source: string): string | null {
   return source.includes('.') ? referrerHost(source) : null;
 }
 
-type HostKind = 'search' | 'social' | 'email' | 'other';
+type HostKind = 'search' | 'social' | 'email' | 'ads' | 'other';
+
+/** Products of the search brands that are not search: a link in a Google Doc or on Google Play is a referral. */
+const NON_SEARCH_SUBDOMAINS = new Set([
+  'docs', 'drive', 'play', 'sites', 'groups', 'calendar', 'meet', 'chat', 'photos', 'classroom', 'accounts', 'support',
+  'developers', 'cloud', 'console', 'analytics', 'ads', 'mail', 'finance', 'sports', 'disk', 'music', 'market', 'translate', 'news',
+]);
+
+function isSearchBrandHost(host: string, brand: string): boolean {
+  if (!hostHasBrand(host, brand)) return false;
+  const labels = host.split('.');
+  return !labels.slice(0, labels.lastIndexOf(brand)).some((l) => NON_SEARCH_SUBDOMAINS.has(l));
+}
 
 function classifyHost(host: string): HostKind {
   if (WEBMAIL_HOSTS.some((h) => hostIsOrUnder(host, h))) return 'email';
   if (SOCIAL_HOSTS.some((h) => hostIsOrUnder(host, h)) || SOCIAL_BRANDS.some((b) => hostHasBrand(host, b))) return 'social';
-  if (SEARCH_HOSTS.some((h) => hostIsOrUnder(host, h)) || SEARCH_BRANDS.some((b) => hostHasBrand(host, b))) return 'search';
+  if (SEARCH_HOSTS.some((h) => hostIsOrUnder(host, h)) || SEARCH_BRANDS.some((b) => isSearchBrandHost(host, b))) return 'search';
   return 'other';
 }
 
@@ -75,6 +99,7 @@ function classifyAppReferrer(referrer: string): HostKind | null {
 }
 
 function classifySource(source: string): HostKind {
+  if (AD_NETWORK_SOURCES.has(source)) return 'ads';
   if (EMAIL_SOURCES.has(source)) return 'email';
   if (SOCIAL_SOURCES.has(source)) return 'social';
   if (SEARCH_SOURCES.has(source)) return 'search';
@@ -95,31 +120,45 @@ function hasAnyUtm(utm: Utm | null | undefined): boolean {
   return Object.values(utm).some((v) => typeof v === 'string' && v.trim() !== '');
 }
 
+/** The landing page's host when it is a full URL (trackers may send only the path). */
+function landingHost(landingPage: string | null | undefined): string | null {
+  if (!landingPage || !/^https?:\/\//i.test(landingPage.trim())) return null;
+  return referrerHost(landingPage);
+}
+
 export function deriveChannel(input: ChannelInput): Channel {
   const medium = norm(input.utm?.medium);
   const source = norm(input.utm?.source);
   const sourceKind = source === null ? null : classifySource(source);
-  const referrer = input.referrer?.trim() ? input.referrer.trim() : null;
+  const rawReferrer = input.referrer?.trim() ? input.referrer.trim() : null;
+  // A referrer on the site's own host is navigation inside the site (e.g. a tracker that lost its session), not a source.
+  const ownHost = landingHost(input.landingPage);
+  const referrer = rawReferrer !== null && ownHost !== null && referrerHost(rawReferrer) === ownHost ? null : rawReferrer;
   const refKind: HostKind | null =
     referrer === null ? null : classifyAppReferrer(referrer) ?? (() => {
       const host = referrerHost(referrer);
       return host === null ? 'other' : classifyHost(host);
     })();
+  const social = sourceKind === 'social' || (sourceKind === null && refKind === 'social');
 
   // 1. A medium that names the channel.
   if (medium !== null) {
     if (SOCIAL_MEDIUMS.has(medium)) return 'social';
     if (EMAIL_MEDIUMS.has(medium)) return 'email';
-    if (PAID_SEARCH_MEDIUMS.has(medium) || medium.startsWith('paid')) {
-      // Ads bought on a social network are social traffic ("facebook / cpc"), everything else paid search.
-      return sourceKind === 'social' || (sourceKind === null && refKind === 'social') ? 'social' : 'paid_search';
+    // Ads bought on a social network are social traffic ("facebook / cpc"), every other paid click paid search.
+    if (isPaidMedium(medium)) return social ? 'social' : 'paid_search';
+    if (DISPLAY_MEDIUMS.has(medium)) {
+      if (social) return 'social';
+      const searchOrAds = (k: HostKind | null) => k === 'search' || k === 'ads';
+      return searchOrAds(sourceKind) || (sourceKind === null && searchOrAds(refKind)) ? 'paid_search' : 'other';
     }
     if (REFERRAL_MEDIUMS.has(medium)) return 'referral';
     if (ORGANIC_MEDIUMS.has(medium) && (sourceKind === 'search' || refKind === 'search')) return 'organic_search';
   }
   // 2. Ad click ids without UTM tags (Google Ads auto-tagging).
   if (landingHasPaidClickId(input.landingPage)) return 'paid_search';
-  // 3. A source that names a known site.
+  // 3. A source that names an ad network or a known site.
+  if (sourceKind === 'ads') return 'paid_search';
   if (sourceKind === 'email') return 'email';
   if (sourceKind === 'social') return 'social';
   if (sourceKind === 'search') return 'organic_search';
