@@ -1,7 +1,7 @@
 import { DLQ_HEADERS, TOPICS } from '@metrivo/contracts';
 import { PoisonRecordError, RetryLaterError } from './errors';
 import { headerValue } from './headers';
-import { isTransientError, runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
+import { decodeMessage, isTransientError, runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
 import { batchPayload, FakeKafka, kafkaMessage } from './test-support/fake-kafka';
 
 const topic = TOPICS.visitorSessions.name;
@@ -297,6 +297,20 @@ describe('runConsumer', () => {
     await eachBatch(payload);
     expect(handler).not.toHaveBeenCalled();
     expect(payload.commits).toEqual([]);
+  });
+});
+
+describe('decodeMessage', () => {
+  it('reads a record whose headers carry no value (null) normally', () => {
+    const message = kafkaMessage(0, session(0), 'w_1', { 'x-no-value': null as unknown as string, traceparent });
+    const decoded = decodeMessage(topic, 0, message, TOPICS.visitorSessions.schema);
+    expect(decoded.failure).toBeUndefined();
+    expect(decoded.record).toMatchObject({ headers: { traceparent }, traceparent });
+  });
+  it('turns anything that throws while reading a record into a DLQ failure instead of throwing', () => {
+    const message = kafkaMessage(0, session(0), 'w_1');
+    Object.defineProperty(message, 'headers', { get: () => { throw new TypeError('unreadable header'); } });
+    expect(decodeMessage(topic, 0, message, TOPICS.visitorSessions.schema).failure).toEqual({ reason: 'invalid_json', error: 'record could not be read: unreadable header' });
   });
 });
 

@@ -162,7 +162,16 @@ export interface DecodedMessage<T> {
   failure?: { reason: DeadLetterReason; error: string };
 }
 
+/** Never throws: a record this cannot read is a poison record for the DLQ, not a reason to stop the partition. */
 export function decodeMessage<T>(topic: string, partition: number, message: KafkaMessage, schema: ContractSchema | null): DecodedMessage<T> {
+  try {
+    return decodeMessageUnsafe<T>(topic, partition, message, schema);
+  } catch (err) {
+    return { message, failure: { reason: 'invalid_json', error: `record could not be read: ${err instanceof Error ? err.message : String(err)}` } };
+  }
+}
+
+function decodeMessageUnsafe<T>(topic: string, partition: number, message: KafkaMessage, schema: ContractSchema | null): DecodedMessage<T> {
   const result = decodeValue(topic, message.value, schema);
   if (!result.ok) return { message, failure: { reason: result.reason, error: result.error } };
   return {

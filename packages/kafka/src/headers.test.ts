@@ -20,9 +20,24 @@ describe('headerValue / headersToStrings', () => {
     expect(headersToStrings(headers)).toEqual({ a: 'x', b: 'y', c: 'first' });
     expect(headersToStrings(undefined)).toEqual({});
   });
+  it('reads a header without a value (null from kafkajs) as absent instead of throwing', () => {
+    const headers = { a: null, b: [null, Buffer.from('x')], c: 'y' } as unknown as Parameters<typeof headerValue>[0];
+    expect(headerValue(headers, 'a')).toBeUndefined();
+    expect(headerValue(headers, 'b')).toBeUndefined();
+    expect(headersToStrings(headers)).toEqual({ c: 'y' });
+  });
 });
 
 describe('buildDlqHeaders', () => {
+  it('drops original headers without a value (kafkajs cannot send them) and keeps the rest', () => {
+    const original = { a: null, b: [null, Buffer.from('x')], c: 'y', d: [null] } as unknown as Parameters<typeof buildDlqHeaders>[0];
+    const built = buildDlqHeaders(original, info);
+    const dlqNames = new Set<string>(Object.values(DLQ_HEADERS));
+    expect(Object.keys(built).filter((k) => !dlqNames.has(k))).toEqual(['b', 'c']);
+    expect(built.b).toEqual([Buffer.from('x')]);
+    expect(built.c).toBe('y');
+  });
+
   it('keeps the original headers and adds every DLQ header as a string', () => {
     const headers = buildDlqHeaders({ traceparent: Buffer.from('00-abc'), other: 'v' }, info);
     expect(headerValue(headers, 'traceparent')).toBe('00-abc');

@@ -6,11 +6,14 @@ export type OutgoingHeaders = Record<string, string | Buffer>;
 
 export type DeadLetterReason = 'invalid_json' | 'schema_validation' | 'handler_error';
 
-/** Kafka header values are bytes; a header repeated under one key arrives as an array: the first one wins. */
+/**
+ * Kafka header values are bytes; a header repeated under one key arrives as an array: the first one wins.
+ * A header may also carry no value at all (kafkajs gives `null`, outside its types): that reads as absent.
+ */
 export function headerValue(headers: IHeaders | undefined, name: string): string | undefined {
-  const raw = headers?.[name];
-  const first = Array.isArray(raw) ? raw[0] : raw;
-  if (first === undefined) return undefined;
+  const raw = headers?.[name] as IHeaders[string] | null;
+  const first = (Array.isArray(raw) ? raw[0] : raw) as string | Buffer | null | undefined;
+  if (first === undefined || first === null) return undefined;
   return typeof first === 'string' ? first : first.toString('utf8');
 }
 
@@ -48,7 +51,7 @@ export function buildDlqHeaders(original: IHeaders | undefined, info: DeadLetter
   const error =
     info.error.length > MAX_ERROR_HEADER_CHARS ? `${info.error.slice(0, MAX_ERROR_HEADER_CHARS - 1)}…` : info.error;
   return {
-    ...(original ?? {}),
+    ...withoutEmptyValues(original),
     [DLQ_HEADERS.reason]: info.reason,
     [DLQ_HEADERS.error]: error,
     [DLQ_HEADERS.sourceTopic]: info.sourceTopic,
@@ -57,6 +60,19 @@ export function buildDlqHeaders(original: IHeaders | undefined, info: DeadLetter
     [DLQ_HEADERS.consumerGroup]: info.consumerGroup,
     [DLQ_HEADERS.failedAt]: info.failedAt.toISOString(),
   };
+}
+
+/**
+ * kafkajs reads a header without a value as null but cannot send one (it throws while sizing the record), so a
+ * dead letter keeps only the original headers that have values: otherwise its DLQ write would fail forever.
+ */
+function withoutEmptyValues(headers: IHeaders | undefined): IHeaders {
+  const out: IHeaders = {};
+  for (const [name, raw] of Object.entries(headers ?? {}) as Array<[string, IHeaders[string] | null]>) {
+    const values = (Array.isArray(raw) ? raw : [raw]).filter((v): v is string | Buffer => v !== null && v !== undefined);
+    if (values.length > 0) out[name] = Array.isArray(raw) ? values : values[0];
+  }
+  return out;
 }
 
 /** Reads the DLQ headers back (operators' tools and tests). */
