@@ -485,12 +485,13 @@ describe('webhooks: bad input is refused with a stable code, publishes nothing, 
     expect(onlyDelivery()).toMatchObject({ integrationId: integration._id, provider: route, outcome: 'rejected', errorCode: 'unknown_integration' });
   });
 
-  it('404 integration_disabled for a disabled integration, even with a valid signature', async () => {
+  it('404 unknown_integration (DESIGN §4 defines no other 404) for a disabled integration, even with a valid signature; the message says it is disabled', async () => {
     const secret = stripeSecret();
     const integration = addIntegration('stripe', [secret], { status: 'disabled' });
     const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
-    expectRefused(answer, 404, 'integration_disabled');
-    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'integration_disabled' });
+    expectRefused(answer, 404, 'unknown_integration');
+    expect(answer.body.error.message).toMatch(/disabled in Metrivo admin/);
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', errorCode: 'unknown_integration' });
   });
 
   it('400 invalid_signature when the integration has no secret set yet, with a message that says so', async () => {

@@ -86,7 +86,9 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
       return reject(404, 'unknown_integration', `Integration "${integrationId}" is a ${integration.doc.provider} integration; this is the ${provider} webhook URL.`);
     }
     if (integration.doc.status !== 'active') {
-      return reject(404, 'integration_disabled', `Integration "${integrationId}" is disabled in Metrivo admin.`);
+      // DESIGN §4 defines one 404 for webhooks: providers and dashboards only know `unknown_integration`.
+      // The message (and the delivery log) still tell support why.
+      return reject(404, 'unknown_integration', `Integration "${integrationId}" is disabled in Metrivo admin; enable it there to receive this provider's webhooks.`);
     }
     if (!Buffer.isBuffer(req.body) || req.body.length === 0) {
       return reject(400, 'invalid_payload', 'The request body is empty or not JSON (expected Content-Type: application/json).');
