@@ -235,6 +235,21 @@ describe('webhooks: accepted', () => {
     expect(onlyDelivery()).toMatchObject({ outcome: 'accepted', providerEventId: 'msg_dodo_1', eventType: 'payment.succeeded' });
   });
 
+  it('Dodo: a payment.succeeded whose embedded refund lacks amount and currency is accepted and the payment published', async () => {
+    const secret = dodoFixtures.dodoWebhookSecret();
+    const integration = addIntegration('dodo', [secret]);
+    const paymentId = prefixedId('pay', 21);
+    const refunds = [dodoFixtures.dodoRefundData({ paymentId, amount: null, currency: null })];
+    const body = dodoFixtures.dodoPaymentSucceeded({ paymentId, totalAmount: 2500, refunds });
+
+    const answer = await sendWebhook('dodo', integration._id, dodoFixtures.dodoWebhookRequest(body, secret));
+
+    expect(answer).toMatchObject({ status: 200, body: { received: true } });
+    expect(publisher.published).toHaveLength(1);
+    expect(publisher.published[0]).toMatchObject({ type: 'payment', amountMinor: 2500, refs: { payment: paymentId } });
+    expect(onlyDelivery()).toMatchObject({ outcome: 'accepted', published: 1 });
+  });
+
   it('event types Metrivo does not use: 200 {received:true, ignored:true}, nothing published, logged as ignored', async () => {
     const secret = stripeSecret();
     const integration = addIntegration('stripe', [secret]);

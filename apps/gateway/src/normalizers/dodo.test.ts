@@ -62,6 +62,29 @@ describe('normalizeDodoEvent', () => {
     expect(events[1]).toMatchObject({ eventId: 'dodo:msg_2k7YwPp3:1', refundId: 'ref_1', amountMinor: 500, currency: 'usd', status: 'succeeded', refs: { payment: 'pay_Late' } });
   });
 
+  it.each([
+    ['amount', { amount: null }],
+    ['currency', { currency: null }],
+    ['amount and currency', { amount: null, currency: null }],
+  ])('an embedded succeeded refund without %s is skipped (its own refund.succeeded reports it); the payment still publishes', (_what, over) => {
+    const refunds = [
+      dodoRefundData({ paymentId: 'pay_Opt', refundId: 'ref_bare', ...over }),
+      dodoRefundData({ paymentId: 'pay_Opt', refundId: 'ref_full', amount: 300, currency: 'USD' }),
+    ];
+    const { events } = normalizeDodoEvent(dodoPaymentSucceeded({ paymentId: 'pay_Opt', totalAmount: 4900, refunds }), ctx);
+    expect(events.map((e) => e.type)).toEqual(['payment', 'refund']);
+    expect(events[0]).toMatchObject({ type: 'payment', amountMinor: 4900, refs: { payment: 'pay_Opt' } });
+    expect(events[1]).toMatchObject({ refundId: 'ref_full', amountMinor: 300 });
+  });
+
+  it('an embedded refund that cannot be read at all (no refund_id, not an object, garbled amount) is skipped too', () => {
+    const noId = dodoRefundData({ paymentId: 'pay_Odd', amount: 100 });
+    delete noId.refund_id;
+    const garbled = { ...dodoRefundData({ paymentId: 'pay_Odd' }), amount: '1.00' };
+    const { events } = normalizeDodoEvent(dodoPaymentSucceeded({ paymentId: 'pay_Odd', refunds: [noId, 'ref_x', null, garbled] as never }), ctx);
+    expect(events.map((e) => e.type)).toEqual(['payment']);
+  });
+
   it('refund.succeeded: one refund by refund_id', () => {
     const body = dodoRefundSucceeded({ paymentId: 'pay_Dodo1', refundId: 'ref_Dodo1', amount: 1000, currency: 'USD', isPartial: true, createdAt: AT });
     const { events } = normalizeDodoEvent(body, ctx);

@@ -3,6 +3,7 @@ import { assemble } from './assemble';
 import { PayloadError } from './payload-error';
 import {
   asObject,
+  isJsonObject,
   optionalBoolean,
   optionalIsoTime,
   optionalObject,
@@ -28,6 +29,7 @@ import type { HandlerOutcome, NormalizeContext, NormalizeResult, PaymentDraft, R
  *   renewal payments a union on it would merge distinct payments.
  * - Dodo payloads carry the latest state at delivery time: a payment.succeeded delivered after a refund
  *   may list it in `data.refunds`; each succeeded one there is reported as a single refund (idempotent by id).
+ *   One we cannot read (no amount or currency, both optional) is skipped: its refund.succeeded reports it.
  */
 
 export const DODO_HANDLED_EVENT_TYPES = ['payment.succeeded', 'refund.succeeded'] as const;
@@ -109,11 +111,31 @@ function paymentSucceeded(data: JsonObject, facts: DodoFacts): HandlerOutcome {
   };
 
   const embedded = Array.isArray(data.refunds) ? data.refunds : [];
-  const refunds = embedded
-    .map((r, i) => ({ refund: asObject(r, `data.refunds.${i}`), path: `data.refunds.${i}` }))
-    .filter(({ refund }) => refund.status === 'succeeded')
-    .map(({ refund, path }) => refundDraft(refund, path, facts, paymentId, refs, signals));
+  const refunds = embedded.flatMap((r, i) => embeddedRefund(r, `data.refunds.${i}`, facts, paymentId, refs, signals) ?? []);
   return [payment, ...refunds];
+}
+
+/**
+ * A succeeded refund listed in a payment.succeeded, or null when there is none to report. The list is a
+ * by-product of Dodo sending the latest state, and `amount` / `currency` are optional there: a refund we
+ * cannot read is skipped rather than failing the whole delivery, because a 400 would repeat on every
+ * retry and lose the payment. The refund is not lost either: its own refund.succeeded reports it.
+ */
+function embeddedRefund(
+  value: unknown,
+  path: string,
+  facts: DodoFacts,
+  paymentId: string,
+  refs: RefundDraft['refs'],
+  signals: RefundDraft['signals'],
+): RefundDraft | null {
+  if (!isJsonObject(value) || value.status !== 'succeeded') return null;
+  try {
+    return refundDraft(value, path, facts, paymentId, refs, signals);
+  } catch (err) {
+    if (err instanceof PayloadError) return null;
+    throw err;
+  }
 }
 
 function refundDraft(
@@ -128,8 +150,8 @@ function refundDraft(
     type: 'refund',
     occurredAt: occurredAt(refund, path, facts),
     refundId: requiredString(refund, 'refund_id', path),
-    // `amount` is optional in Dodo's schema; without it the refund cannot be counted, so it is an error
-    // (400) rather than a silently wrong total.
+    // `amount` is optional in Dodo's schema; without it the refund cannot be counted, so a refund.succeeded
+    // without it is an error (400) rather than a silently wrong total (an embedded one is skipped instead).
     amountMinor: requiredAmount(refund, 'amount', path),
     cumulativeRefundedMinor: null,
     currency: requiredCurrency(refund, 'currency', path),
