@@ -40,7 +40,10 @@ export const eventSourceSchema = z.object({
 
 const base = {
   schemaVersion,
-  /** Unique per normalized event: `{provider}:{provider event id}:{n}`. Redeliveries repeat it. */
+  /**
+   * Unique per normalized event: `{provider}:{provider event id}:{n}` (refunds inside a Dodo payment:
+   * `dodo:{webhook-id}:refund:{refund_id}`; Manual API: `manual:{websiteId}:payment|refund:…`). Redeliveries repeat it.
+   */
   eventId: id,
   websiteId: id,
   integrationId: id,

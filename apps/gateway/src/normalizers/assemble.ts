@@ -15,7 +15,9 @@ export interface EnvelopeFacts {
 /**
  * Wrap drafts in the contract envelope and validate each against the contract schema. The n-th report of
  * a provider event gets `eventId` `{provider}:{provider event id}:{n}` (n from 0, in a fixed order), so a
- * redelivery of the same event yields the same ids and downstream dedupe works.
+ * redelivery of the same event yields the same ids and downstream dedupe works. A draft with an
+ * `eventIdSuffix` gets `{provider}:{provider event id}:{suffix}` instead: positions are only stable when
+ * the provider redelivers the same snapshot, and Dodo does not (see `eventIdOf`).
  */
 export function assemble(outcome: HandlerOutcome, facts: EnvelopeFacts, ctx: NormalizeContext): NormalizeResult {
   if (!Array.isArray(outcome)) return { events: [], ignored: outcome.ignored };
@@ -23,11 +25,17 @@ export function assemble(outcome: HandlerOutcome, facts: EnvelopeFacts, ctx: Nor
   return { events };
 }
 
+/** The id `assemble` gives a report: attribution keeps the first version of an eventId, so it must name one report. */
+export function eventIdOf(provider: Provider, providerEventId: string, suffix: string | number): string {
+  return `${provider}:${providerEventId}:${suffix}`;
+}
+
 function toInput(draft: ReportDraft, n: number, facts: EnvelopeFacts, ctx: NormalizeContext): NormalizedPaymentEventInput {
+  const { eventIdSuffix, ...report } = draft;
   return {
-    ...draft,
+    ...report,
     schemaVersion: SCHEMA_VERSION,
-    eventId: `${facts.provider}:${facts.providerEventId}:${n}`,
+    eventId: eventIdOf(facts.provider, facts.providerEventId, eventIdSuffix ?? n),
     websiteId: ctx.websiteId,
     integrationId: ctx.integrationId,
     provider: facts.provider,

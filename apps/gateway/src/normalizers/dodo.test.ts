@@ -59,7 +59,30 @@ describe('normalizeDodoEvent', () => {
     ];
     const { events } = normalizeDodoEvent(dodoPaymentSucceeded({ paymentId: 'pay_Late', refunds }), ctx);
     expect(events.map((e) => e.type)).toEqual(['payment', 'refund']);
-    expect(events[1]).toMatchObject({ eventId: 'dodo:msg_2k7YwPp3:1', refundId: 'ref_1', amountMinor: 500, currency: 'usd', status: 'succeeded', refs: { payment: 'pay_Late' } });
+    expect(events[1]).toMatchObject({ eventId: 'dodo:msg_2k7YwPp3:refund:ref_1', refundId: 'ref_1', amountMinor: 500, currency: 'usd', status: 'succeeded', refs: { payment: 'pay_Late' } });
+  });
+
+  it('embedded refunds get event ids from their refund id: a redelivery listing [B, A] instead of [A] keeps A\'s id and gives B its own', () => {
+    const a = dodoRefundData({ paymentId: 'pay_Re', refundId: 'ref_A', amount: 500 });
+    const b = dodoRefundData({ paymentId: 'pay_Re', refundId: 'ref_B', amount: 700 });
+    const first = normalizeDodoEvent(dodoPaymentSucceeded({ paymentId: 'pay_Re', refunds: [a] }), ctx).events;
+    const redelivered = normalizeDodoEvent(dodoPaymentSucceeded({ paymentId: 'pay_Re', refunds: [b, a] }), ctx).events;
+    const ids = (events: typeof first) => Object.fromEntries(events.map((e) => [e.type === 'refund' ? e.refundId : 'payment', e.eventId]));
+    expect(ids(first)).toEqual({ payment: 'dodo:msg_2k7YwPp3:0', ref_A: 'dodo:msg_2k7YwPp3:refund:ref_A' });
+    expect(ids(redelivered)).toEqual({ payment: 'dodo:msg_2k7YwPp3:0', ref_A: 'dodo:msg_2k7YwPp3:refund:ref_A', ref_B: 'dodo:msg_2k7YwPp3:refund:ref_B' });
+    // The same eventId always carries the same refund.
+    expect(redelivered.find((e) => e.eventId === first[1]!.eventId)).toMatchObject({ refundId: 'ref_A', amountMinor: 500 });
+  });
+
+  it('an embedded refund whose derived event id would exceed 255 characters is skipped, never failing the payment', () => {
+    const long = dodoRefundData({ paymentId: 'pay_Long', refundId: `ref_${'x'.repeat(240)}`, amount: 100 });
+    const { events } = normalizeDodoEvent(dodoPaymentSucceeded({ paymentId: 'pay_Long', refunds: [long] }), ctx);
+    expect(events.map((e) => e.type)).toEqual(['payment']);
+  });
+
+  it('refund.succeeded keeps its id {provider}:{webhook-id}:0', () => {
+    const { events } = normalizeDodoEvent(dodoRefundSucceeded({ paymentId: 'pay_1', refundId: 'ref_1' }), ctx);
+    expect(events.map((e) => e.eventId)).toEqual(['dodo:msg_2k7YwPp3:0']);
   });
 
   it.each([

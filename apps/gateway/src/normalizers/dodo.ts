@@ -1,5 +1,5 @@
 import type { RefundReport } from '@metrivo/contracts';
-import { assemble } from './assemble';
+import { assemble, eventIdOf } from './assemble';
 import { PayloadError } from './payload-error';
 import {
   asObject,
@@ -15,7 +15,10 @@ import {
   type JsonObject,
 } from './read';
 import { emailSignals, idSignalsFrom } from './signals';
-import type { HandlerOutcome, NormalizeContext, NormalizeResult, PaymentDraft, RefundDraft } from './types';
+import type { HandlerOutcome, NormalizeContext, NormalizeResult, PaymentDraft, RefundDraft, ReportDraft } from './types';
+
+/** Contract ids (event ids included) are at most 255 characters. */
+const MAX_ID_LENGTH = 255;
 
 /**
  * Dodo Payments (Standard Webhooks) events → normalized reports. Body `{ business_id, type, timestamp, data }`.
@@ -39,6 +42,8 @@ interface DodoFacts {
   /** Body `timestamp` as ISO, the fallback money time. */
   eventTime: string | null;
   emailHashKey: string;
+  /** The webhook-id header: embedded refunds' event ids are built from it. */
+  webhookId: string;
 }
 
 const HANDLERS: Record<DodoHandledEventType, (data: JsonObject, facts: DodoFacts) => HandlerOutcome> = {
@@ -60,7 +65,7 @@ export function normalizeDodoEvent(body: unknown, ctx: NormalizeContext): Normal
 
   const data = requiredObject(envelope, 'data', '');
   const livemode = optionalBoolean(envelope, 'livemode', '') ?? optionalBoolean(data, 'livemode', 'data') ?? ctx.livemode ?? true;
-  const facts: DodoFacts = { eventTime: optionalIsoTime(envelope, 'timestamp', ''), emailHashKey: ctx.emailHashKey };
+  const facts: DodoFacts = { eventTime: optionalIsoTime(envelope, 'timestamp', ''), emailHashKey: ctx.emailHashKey, webhookId: eventId };
   const outcome = HANDLERS[type](data, facts);
   return assemble(outcome, { provider: 'dodo', providerEventId: eventId, eventType: type, apiVersion: null, livemode }, ctx);
 }
@@ -128,14 +133,21 @@ function embeddedRefund(
   paymentId: string,
   refs: RefundDraft['refs'],
   signals: RefundDraft['signals'],
-): RefundDraft | null {
+): ReportDraft | null {
   if (!isJsonObject(value) || value.status !== 'succeeded') return null;
+  let draft: RefundDraft;
   try {
-    return refundDraft(value, path, facts, paymentId, refs, signals);
+    draft = refundDraft(value, path, facts, paymentId, refs, signals);
   } catch (err) {
     if (err instanceof PayloadError) return null;
     throw err;
   }
+  // Dodo sends the latest state, so a redelivery of the same webhook-id may list other refunds, or the
+  // same ones in another order: a positional id would then name a different refund, and attribution keeps
+  // only the first version of an event id. The refund's own id is stable.
+  const eventIdSuffix = `refund:${draft.refundId}`;
+  if (eventIdOf('dodo', facts.webhookId, eventIdSuffix).length > MAX_ID_LENGTH) return null; // cannot fit the contract; skipped like above
+  return { ...draft, eventIdSuffix };
 }
 
 function refundDraft(

@@ -50,7 +50,13 @@ export interface RefundDraft {
   signals: Partial<PaymentSignals>;
 }
 
-export type ReportDraft = PaymentDraft | RefundDraft;
+export type ReportDraft = (PaymentDraft | RefundDraft) & {
+  /**
+   * Replaces the positional `n` of the event id (`{provider}:{provider event id}:{eventIdSuffix}`) for a
+   * report whose position is not stable across redeliveries (Dodo's embedded refunds: the list changes).
+   */
+  eventIdSuffix?: string;
+};
 
 /** A handler either yields drafts or explains why this instance carries nothing to report. */
 export type HandlerOutcome = ReportDraft[] | { ignored: string };
