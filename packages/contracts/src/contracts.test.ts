@@ -41,6 +41,28 @@ describe('SessionEvent', () => {
     const { referrer: _r, utm: _u, landingPage: _l, country: _c, device: _d, ...bare } = session;
     expect(sessionEventSchema.safeParse(bare).success).toBe(true);
   });
+  it('null in an optional field means absent (a tracker sends `document.referrer || null`): accepted, and the key is dropped', () => {
+    const withNulls = { ...session, referrer: null, utm: null, landingPage: null, country: null, device: null };
+    const { referrer: _r, utm: _u, landingPage: _l, country: _c, device: _d, ...bare } = session;
+    const parsed = sessionEventSchema.parse(withNulls);
+    // Exactly what an absent field gives consumers: no key at all (MongoDB would store an `undefined` as null).
+    expect(parsed).toStrictEqual(sessionEventSchema.parse(bare));
+    for (const key of ['referrer', 'utm', 'landingPage', 'country', 'device']) expect(Object.keys(parsed)).not.toContain(key);
+  });
+  it('null utm members mean absent too; the other members are kept', () => {
+    const parsed = sessionEventSchema.parse({ ...session, utm: { source: 'google', medium: null, campaign: null, term: null, content: null } });
+    expect(parsed).toStrictEqual({ ...session, utm: { source: 'google' } });
+  });
+  it('null is still refused where a value is required, and a wrong type in an optional field is still refused', () => {
+    expect(sessionEventSchema.safeParse({ ...session, visitorId: null }).success).toBe(false);
+    expect(sessionEventSchema.safeParse({ ...session, referrer: 42 }).success).toBe(false);
+    expect(sessionEventSchema.safeParse({ ...session, utm: { source: 7 } }).success).toBe(false);
+  });
+  it('the published JSON Schema says null is allowed in the optional fields', () => {
+    const schema = jsonSchemas()['session-event.v1.schema.json'] as { oneOf: Array<{ properties: Record<string, unknown> }> };
+    const props = schema.oneOf[0]!.properties;
+    for (const key of ['referrer', 'utm', 'landingPage', 'country', 'device']) expect(JSON.stringify(props[key])).toContain('"null"');
+  });
   it('rejects with messages naming the field', () => {
     const r = parseContract(sessionEventSchema, 'SessionEvent', { ...session, visitorId: '', startedAt: 'yesterday' });
     expect(r.ok).toBe(false);

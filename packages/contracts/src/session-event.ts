@@ -10,21 +10,47 @@ export const utmSchema = z.object({
 });
 export type Utm = z.infer<typeof utmSchema>;
 
+type WithoutNull<T> = { [K in keyof T]: Exclude<T[K], null> };
+
+/**
+ * Trackers write `document.referrer || null`: in a SessionEvent, null in an optional field means absent.
+ * The key is dropped (not set to undefined, which MongoDB would store as null) so consumers see exactly
+ * what they see when the field is absent, and their types stay `field?: string`.
+ */
+function withoutNulls<T extends Record<string, unknown>>(value: T): WithoutNull<T> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== null) out[key] = v;
+  return out as WithoutNull<T>;
+}
+
+/** The tracker's UTM tags: like `utmSchema`, plus null meaning absent (PaymentState keeps `utmSchema`). */
+const trackerUtmSchema = z
+  .object({
+    source: z.string().max(500).nullish(),
+    medium: z.string().max(500).nullish(),
+    campaign: z.string().max(500).nullish(),
+    term: z.string().max(500).nullish(),
+    content: z.string().max(500).nullish(),
+  })
+  .transform(withoutNulls);
+
 /** A visitor session as the tracker sends it; re-sent as it grows (same sessionId, later lastSeenAt). */
-export const sessionRecordSchema = z.object({
-  schemaVersion,
-  type: z.literal('session'),
-  websiteId: id,
-  visitorId: id,
-  sessionId: id,
-  startedAt: isoTimestamp,
-  lastSeenAt: isoTimestamp,
-  referrer: z.string().max(2048).optional(),
-  utm: utmSchema.optional(),
-  landingPage: z.string().max(2048).optional(),
-  country: z.string().max(64).optional(),
-  device: z.string().max(64).optional(),
-});
+export const sessionRecordSchema = z
+  .object({
+    schemaVersion,
+    type: z.literal('session'),
+    websiteId: id,
+    visitorId: id,
+    sessionId: id,
+    startedAt: isoTimestamp,
+    lastSeenAt: isoTimestamp,
+    referrer: z.string().max(2048).nullish(),
+    utm: trackerUtmSchema.nullish(),
+    landingPage: z.string().max(2048).nullish(),
+    country: z.string().max(64).nullish(),
+    device: z.string().max(64).nullish(),
+  })
+  .transform(withoutNulls);
 
 /** The tracker learned the visitor's email (hashed with the shared key, never raw). */
 export const identifyRecordSchema = z.object({
