@@ -581,6 +581,20 @@ describe('Manual Payment API', () => {
     expect(new Set(answer.body.error.fields.map((f: { path: string }) => f.path))).toEqual(new Set([field]));
   });
 
+  it.each([['visitorId'], ['sessionId'], ['subscriptionId']])('%s is trimmed like webhook signal ids, and a blank one is a 422 naming it', async (field) => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const blank = await post('/v1/payments', ...json(key, payment({ [field]: '   ' })));
+    expectRefused(blank, 422, 'validation_failed');
+    expect(blank.body.error.fields.map((f: { path: string }) => f.path)).toEqual([field]);
+    expect(blank.body.error.fields[0].message).toMatch(/blank/);
+
+    const padded = await post('/v1/payments', ...json(key, payment({ [field]: '  ref_1\t' })));
+    expect(padded.status).toBe(202);
+    const event = publisher.published[0]!;
+    const value = field === 'subscriptionId' ? event.refs.subscription : event.signals[field as 'visitorId' | 'sessionId'];
+    expect(value).toBe('ref_1');
+  });
+
   it('400 invalid_payload when the body is not JSON', async () => {
     const { key } = addApiKey(prefixedId('w', 10));
     const answer = await post('/v1/payments', '{"id":"p1","amount":', { 'content-type': 'application/json', authorization: `Bearer ${key}` });

@@ -18,7 +18,14 @@ const callerId = z
   .min(1, 'must not be empty')
   .max(255, 'must be at most 255 characters')
   .regex(/^[\w.:\-/@#]+$/, 'may contain only letters, digits and _ . : - / @ #');
-const optionalRef = z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters').optional();
+// Trimmed like webhook signal ids (`cleanSignalId`): " v_9" from a template must match the tracker's "v_9".
+// A blank one is refused rather than dropped: the caller sent it on purpose and should learn it is empty.
+const optionalRef = z
+  .string({ error: 'must be a string' })
+  .trim()
+  .min(1, 'must not be blank')
+  .max(255, 'must be at most 255 characters (after trimming spaces)')
+  .optional();
 const amount = z
   .number({ error: 'is required and must be an integer number of minor units (e.g. 4900 for 49.00)' })
   .int('must be an integer number of minor units (e.g. 4900 for 49.00), not a decimal')
