@@ -42,18 +42,28 @@ class RecordingDeliveries {
   }
 }
 
-/** The two calls the Manual API makes on its idempotency collection, with MongoDB's duplicate-key error. */
+/** The calls the Manual API makes on its idempotency collection, with MongoDB's duplicate-key error. */
 function inMemoryRequests() {
   const docs = new Map<string, ManualRequestDoc>();
   const fake = {
     docs,
+    /** Ids whose next findOne answers null, as when a concurrent request reserves the id right after our read. */
+    missOnce: new Set<string>(),
     async findOne(filter: { _id: string }) {
-      return docs.get(filter._id) ?? null;
+      if (fake.missOnce.delete(filter._id)) return null;
+      const doc = docs.get(filter._id);
+      return doc ? structuredClone(doc) : null;
     },
     async insertOne(doc: ManualRequestDoc) {
       if (docs.has(doc._id)) throw Object.assign(new Error('E11000 duplicate key error'), { code: 11000 });
       docs.set(doc._id, structuredClone(doc));
       return { acknowledged: true, insertedId: doc._id };
+    },
+    async updateOne(filter: { _id: string; requestHash: string }, update: { $unset: Record<string, ''> }) {
+      const doc = docs.get(filter._id);
+      if (!doc || doc.requestHash !== filter.requestHash) return { matchedCount: 0 };
+      for (const field of Object.keys(update.$unset)) delete (doc as unknown as Record<string, unknown>)[field];
+      return { matchedCount: 1 };
     },
   };
   return fake;
@@ -612,7 +622,8 @@ describe('Manual Payment API', () => {
     const conflicting = await post('/v1/payments', ...json(key, { ...body, amount: 5900 }));
 
     expect(first.status).toBe(202);
-    expect(first.body).toEqual({ paymentKey: `manual:${body.id}` });
+    // A test key: the payment key is the test-mode one, never shared with a live order of the same id.
+    expect(first.body).toEqual({ paymentKey: `manual:test:${body.id}` });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
     expect(conflicting.status).toBe(409);
@@ -622,7 +633,7 @@ describe('Manual Payment API', () => {
     const event = publisher.published[0]!;
     expect(event).toMatchObject({
       type: 'payment', provider: 'manual', websiteId: doc.websiteId, livemode: false, amountMinor: 4900, currency: 'eur',
-      occurredAt: body.occurredAt, refs: { payment: body.id }, signals: { visitorId: 'v_manual', emailMasked: expect.stringContaining('@example.com') },
+      occurredAt: body.occurredAt, refs: { payment: `test:${body.id}` }, signals: { visitorId: 'v_manual', emailMasked: expect.stringContaining('@example.com') },
     });
     expect(event.type === 'payment' && event.signals.emailHash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(event)).not.toMatch(/jenny/i);
@@ -644,12 +655,12 @@ describe('Manual Payment API', () => {
     const first = await post('/v1/refunds', ...json(key, refund));
     const again = await post('/v1/refunds', ...json(key, refund));
     expect(first.status).toBe(202);
-    expect(first.body).toEqual({ refundId: refund.id, paymentKey: 'manual:order_1' });
+    expect(first.body).toEqual({ refundId: refund.id, paymentKey: 'manual:test:order_1' });
     expect(again).toMatchObject({ status: 200, body: first.body });
     expect(publisher.published).toHaveLength(1);
     expect(publisher.published[0]).toMatchObject({
       type: 'refund', provider: 'manual', websiteId: doc.websiteId, refundId: refund.id, amountMinor: 1000, currency: 'eur',
-      status: 'succeeded', refs: { payment: 'order_1' },
+      status: 'succeeded', refs: { payment: 'test:order_1' },
     });
   });
 
@@ -658,6 +669,109 @@ describe('Manual Payment API', () => {
     const answer = await post('/v1/refunds', ...json(key, { id: 'r_1', amount: -5, currency: 'eur', email: 'x@y.z' }));
     expectRefused(answer, 422, 'validation_failed');
     expect(answer.body.error.fields.map((f: { path: string }) => f.path).sort()).toEqual(['(root)', 'amount', 'paymentId']);
+  });
+
+  describe('ids Metrivo derives from the caller\'s ids fit the contract (255 characters)', () => {
+    const longest = (websiteId: string, kind: 'payment' | 'refund', livemode: boolean) =>
+      255 - `manual:${websiteId}:${kind}:${livemode ? '' : 'test:'}`.length;
+
+    it.each([[true], [false]])('livemode %s: an id one character too long is a 422 naming id and saying how long it may be; the longest allowed is accepted', async (livemode) => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), livemode);
+      const max = longest(doc.websiteId, 'payment', livemode);
+      const tooLong = await post('/v1/payments', ...json(key, payment({ id: 'p'.repeat(max + 1) })));
+      expectRefused(tooLong, 422, 'validation_failed');
+      expect(tooLong.body.error.fields).toEqual([{ path: 'id', message: expect.stringContaining(`at most ${max} characters`) }]);
+      expect(tooLong.body.error.fields[0].message).toMatch(/limited to 255/);
+
+      const fits = await post('/v1/payments', ...json(key, payment({ id: 'p'.repeat(max) })));
+      expect(fits.status).toBe(202);
+      expect(publisher.published[0]!.eventId).toHaveLength(255);
+    });
+
+    it('refunds: a too long id or paymentId is a 422 naming each', async () => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      const answer = await post('/v1/refunds', ...json(key, { id: 'r'.repeat(longest(doc.websiteId, 'refund', true) + 1), paymentId: 'p'.repeat(250), amount: 100, currency: 'eur' }));
+      expectRefused(answer, 422, 'validation_failed');
+      expect(answer.body.error.fields.map((f: { path: string }) => f.path)).toEqual(['id']);
+      const test = addApiKey(prefixedId('w', 10), false);
+      const testAnswer = await post('/v1/refunds', ...json(test.key, { id: 'r_1', paymentId: 'p'.repeat(251), amount: 100, currency: 'eur' }));
+      expectRefused(testAnswer, 422, 'validation_failed');
+      expect(testAnswer.body.error.fields).toEqual([{ path: 'paymentId', message: expect.stringContaining('at most 250 characters') }]);
+    });
+
+    it('the id checks are listed with the schema\'s own failures in one 422', async () => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      const answer = await post('/v1/payments', ...json(key, payment({ id: 'p'.repeat(longest(doc.websiteId, 'payment', true) + 1), amount: 1.5 })));
+      expectRefused(answer, 422, 'validation_failed');
+      expect(answer.body.error.fields.map((f: { path: string }) => f.path).sort()).toEqual(['amount', 'id']);
+    });
+
+    it('an event that still breaks the contract is a 422 naming the event field, never a 500', async () => {
+      // The key's own id becomes integrationId; an oversized one is the one thing the request checks cannot see.
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      apiKeys.set(doc.hash, { ...doc, _id: `key_${'k'.repeat(260)}` });
+      const answer = await post('/v1/payments', ...json(key, payment()));
+      expectRefused(answer, 422, 'validation_failed');
+      expect(answer.body.error.fields).toEqual([{ path: 'event.integrationId', message: expect.stringContaining('255') }]);
+    });
+  });
+
+  describe('test and live mode', () => {
+    it('a test key and a live key may both use order_1001: two independent payments, with different payment keys and event ids', async () => {
+      const websiteId = prefixedId('w', 10);
+      const [test, live] = [addApiKey(websiteId, false), addApiKey(websiteId, true)];
+      const body = payment({ id: 'order_1001' });
+      const first = await post('/v1/payments', ...json(test.key, body));
+      const second = await post('/v1/payments', ...json(live.key, body));
+      const testAgain = await post('/v1/payments', ...json(test.key, body));
+      const liveAgain = await post('/v1/payments', ...json(live.key, body));
+
+      expect([first.status, second.status, testAgain.status, liveAgain.status]).toEqual([202, 202, 200, 200]);
+      expect(first.body).toEqual({ paymentKey: 'manual:test:order_1001' });
+      expect(second.body).toEqual({ paymentKey: 'manual:order_1001' });
+      expect(publisher.published).toHaveLength(2);
+      const [t, l] = publisher.published;
+      expect(t).toMatchObject({ livemode: false, eventId: `manual:${websiteId}:payment:test:order_1001`, source: { eventId: 'payment:test:order_1001' }, refs: { payment: 'test:order_1001' } });
+      // Live ids are exactly what they were before test mode had its own keys (DESIGN §3: manual:{id}).
+      expect(l).toMatchObject({ livemode: true, eventId: `manual:${websiteId}:payment:order_1001`, source: { eventId: 'payment:order_1001' }, refs: { payment: 'order_1001' } });
+      expect(requests.docs.has(`${websiteId}:payment:order_1001`)).toBe(true);
+      expect(requests.docs.has(`${websiteId}:payment:test:order_1001`)).toBe(true);
+    });
+
+    it('a live key may report a test payment (livemode:false); its refund with livemode:false is a test refund of the test payment', async () => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      const paid = await post('/v1/payments', ...json(key, payment({ id: 'order_t', livemode: false })));
+      const refunded = await post('/v1/refunds', ...json(key, { id: 'refund_t', paymentId: 'order_t', amount: 100, currency: 'eur', livemode: false }));
+      expect(paid.body).toEqual({ paymentKey: 'manual:test:order_t' });
+      expect(refunded).toMatchObject({ status: 202, body: { refundId: 'refund_t', paymentKey: 'manual:test:order_t' } });
+      expect(publisher.published[1]).toMatchObject({
+        type: 'refund', livemode: false, eventId: `manual:${doc.websiteId}:refund:test:refund_t`, refs: { payment: 'test:order_t' },
+      });
+    });
+
+    it('a refund without livemode takes the key\'s mode: live ids unchanged', async () => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      const answer = await post('/v1/refunds', ...json(key, { id: 'refund_l', paymentId: 'order_l', amount: 100, currency: 'eur' }));
+      expect(answer).toMatchObject({ status: 202, body: { refundId: 'refund_l', paymentKey: 'manual:order_l' } });
+      expect(publisher.published[0]).toMatchObject({ livemode: true, eventId: `manual:${doc.websiteId}:refund:refund_l`, source: { eventId: 'refund:refund_l' }, refs: { payment: 'order_l' } });
+    });
+
+    it.each([['/v1/payments'], ['/v1/refunds']])('%s: a test key may not send livemode:true (422 naming livemode), so test keys never publish live money', async (path) => {
+      const { key } = addApiKey(prefixedId('w', 10), false);
+      const body = path === '/v1/payments' ? payment({ livemode: true }) : { id: 'r_live', paymentId: 'p_live', amount: 100, currency: 'eur', livemode: true };
+      const answer = await post(path, ...json(key, body));
+      expectRefused(answer, 422, 'validation_failed');
+      expect(answer.body.error.fields).toEqual([{ path: 'livemode', message: expect.stringMatching(/test-mode API key/) }]);
+    });
+
+    it('caller ids may not start with "test:" (a live test:x would be the test x)', async () => {
+      const { key } = addApiKey(prefixedId('w', 10), true);
+      const paid = await post('/v1/payments', ...json(key, payment({ id: 'test:order_1' })));
+      const refunded = await post('/v1/refunds', ...json(key, { id: 'test:r', paymentId: 'test:order_1', amount: 100, currency: 'eur' }));
+      expectRefused(paid, 422, 'validation_failed');
+      expect(paid.body.error.fields.map((f: { path: string }) => f.path)).toEqual(['id']);
+      expect(refunded.body.error.fields.map((f: { path: string }) => f.path)).toEqual(['id', 'paymentId']);
+    });
   });
 
   it('503 with Retry-After when Kafka is unavailable; the retry with the same id is accepted (202)', async () => {

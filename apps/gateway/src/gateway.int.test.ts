@@ -246,23 +246,24 @@ describe('gateway against the real broker and MongoDB', () => {
     const conflict = await post('/v1/payments', { ...payment, amount: 2600 });
     const refund = await post('/v1/refunds', { id: `refund_${runId}`, paymentId, amount: 500, currency: 'eur' });
 
-    expect(first).toEqual({ status: 202, body: { paymentKey: `manual:${paymentId}` } });
+    // A test key: test-mode payment key (a live order with the same id is another payment).
+    expect(first).toEqual({ status: 202, body: { paymentKey: `manual:test:${paymentId}` } });
     expect(again).toEqual({ status: 200, body: first.body });
     expect(conflict.status).toBe(409);
-    expect(refund).toEqual({ status: 202, body: { refundId: `refund_${runId}`, paymentKey: `manual:${paymentId}` } });
+    expect(refund).toEqual({ status: 202, body: { refundId: `refund_${runId}`, paymentKey: `manual:test:${paymentId}` } });
 
-    const paid = await settledRecordsFor(`payment:${paymentId}`);
+    const paid = await settledRecordsFor(`payment:test:${paymentId}`);
     expect(paid).toHaveLength(1);
     expect(paid[0]).toMatchObject({
       key: manualWebsiteId,
-      value: { type: 'payment', provider: 'manual', websiteId: manualWebsiteId, livemode: false, amountMinor: 2500, currency: 'eur', occurredAt: payment.occurredAt, refs: { payment: paymentId }, signals: { visitorId: payment.visitorId } },
+      value: { type: 'payment', provider: 'manual', websiteId: manualWebsiteId, livemode: false, amountMinor: 2500, currency: 'eur', occurredAt: payment.occurredAt, refs: { payment: `test:${paymentId}` }, signals: { visitorId: payment.visitorId } },
     });
-    const refunded = await settledRecordsFor(`refund:refund_${runId}`);
+    const refunded = await settledRecordsFor(`refund:test:refund_${runId}`);
     expect(refunded).toHaveLength(1);
-    expect(refunded[0]!.value).toMatchObject({ type: 'refund', refundId: `refund_${runId}`, amountMinor: 500, currency: 'eur', refs: { payment: paymentId } });
+    expect(refunded[0]!.value).toMatchObject({ type: 'refund', refundId: `refund_${runId}`, amountMinor: 500, currency: 'eur', refs: { payment: `test:${paymentId}` } });
 
     // The idempotency record lives in MongoDB, so another gateway process would answer the repeat the same way.
-    const stored = await db.collection('gateway_manual_requests').findOne({ _id: `${manualWebsiteId}:payment:${paymentId}` as never });
+    const stored = await db.collection('gateway_manual_requests').findOne({ _id: `${manualWebsiteId}:payment:test:${paymentId}` as never });
     expect(stored).toMatchObject({ websiteId: manualWebsiteId, kind: 'payment', response: first.body });
   });
 

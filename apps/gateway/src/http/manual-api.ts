@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { currencyCode, fieldIssues, normalizedPaymentEventSchema, type NormalizedPaymentEvent } from '@metrivo/contracts';
+import {
+  currencyCode, fieldIssues, normalizedPaymentEventSchema, parseContract, type FieldIssue, type NormalizedPaymentEvent, type ParseResult,
+} from '@metrivo/contracts';
 import { hashApiKey, hashEmail, looksLikeEmail, maskEmail } from '@metrivo/crypto';
 import type { ApiKeyDoc } from '@metrivo/integration-store';
 import { KafkaUnavailableError } from '@metrivo/kafka';
@@ -58,15 +60,101 @@ export const manualPaymentSchema = z.strictObject(
 );
 
 export const manualRefundSchema = z.strictObject(
-  { id: callerId, paymentId: callerId, amount, currency: currencyCode, occurredAt },
+  {
+    id: callerId,
+    paymentId: callerId,
+    amount,
+    currency: currencyCode,
+    occurredAt,
+    // Additive: the refund of a test payment reported with a live key says `livemode: false` like its payment did.
+    livemode: z.boolean({ error: 'must be true or false' }).optional(),
+  },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : undefined) },
 );
 
-/** Idempotency records: one per (website, kind, caller id), written after Kafka acknowledged. */
+export type ManualPayment = z.infer<typeof manualPaymentSchema>;
+export type ManualRefund = z.infer<typeof manualRefundSchema>;
+type Kind = 'payment' | 'refund';
+
+/** Contract ids (eventId, source.eventId, refs.payment, refundId) are at most 255 characters. */
+const MAX_ID_LENGTH = 255;
+
+/**
+ * Caller ids in test mode are prefixed with this wherever Metrivo derives an id from them, so that a test
+ * order and the live order with the same id never share a payment state, an event id or a saved request.
+ * Live ids keep exactly today's shape (DESIGN §3: `manual:{id}`). A caller id may therefore not start with
+ * it: a live `test:x` would be the test `x`.
+ */
+export const TEST_MODE_PREFIX = 'test:';
+
+/** Every id Metrivo derives from a Manual API request. Pure; `paymentId` is the caller's payment id. */
+export function manualIds(kind: Kind, websiteId: string, livemode: boolean, id: string, paymentId: string) {
+  const mode = livemode ? '' : TEST_MODE_PREFIX;
+  return {
+    eventId: `manual:${websiteId}:${kind}:${mode}${id}`,
+    sourceEventId: `${kind}:${mode}${id}`,
+    /** refs.payment: attribution keys the payment `manual:{refs.payment}`. */
+    paymentRef: `${mode}${paymentId}`,
+    paymentKey: `manual:${mode}${paymentId}`,
+    /** The saved request (idempotency record): the mode is part of "the same request". */
+    requestId: `${websiteId}:${kind}:${mode}${id}`,
+  };
+}
+
+/**
+ * The longest `id` / `paymentId` whose derived ids all fit the contract, for this website and mode. The
+ * longest id built from `id` is the event id; `paymentId` only becomes refs.payment (and the payment key,
+ * which the contract allows to be `manual:` + 255).
+ */
+export function maxCallerIdLengths(kind: Kind, websiteId: string, livemode: boolean): { id: number; paymentId: number } {
+  const empty = manualIds(kind, websiteId, livemode, '', '');
+  return {
+    id: MAX_ID_LENGTH - Math.max(empty.eventId.length, empty.sourceEventId.length, empty.paymentRef.length),
+    paymentId: MAX_ID_LENGTH - empty.paymentRef.length,
+  };
+}
+
+/** The mode a request reports: the body's `livemode` when it is a boolean, else the key's mode. */
+export function requestMode(body: unknown, key: Pick<ApiKeyDoc, 'livemode'>): boolean {
+  const livemode = typeof body === 'object' && body !== null ? (body as { livemode?: unknown }).livemode : undefined;
+  return typeof livemode === 'boolean' ? livemode : key.livemode;
+}
+
+/**
+ * Checks that need the API key (its website and mode), on top of the schema. Pure. Runs on the raw body
+ * so that one 422 lists every failing field; a field the schema already refused is not checked again.
+ */
+export function keyIssues(kind: Kind, body: unknown, key: Pick<ApiKeyDoc, 'websiteId' | 'livemode'>, refused: ReadonlySet<string>): FieldIssue[] {
+  if (typeof body !== 'object' || body === null) return [];
+  const raw = body as Record<string, unknown>;
+  const issues: FieldIssue[] = [];
+  if (!key.livemode && raw.livemode === true && !refused.has('livemode')) {
+    issues.push({ path: 'livemode', message: 'must not be true with a test-mode API key: a test key reports test payments only (use a live key for real money)' });
+  }
+  const livemode = requestMode(body, key);
+  const max = maxCallerIdLengths(kind, key.websiteId, livemode);
+  const fields = kind === 'payment' ? (['id'] as const) : (['id', 'paymentId'] as const);
+  for (const field of fields) {
+    const value = raw[field];
+    if (typeof value !== 'string' || refused.has(field)) continue;
+    if (value.startsWith(TEST_MODE_PREFIX)) {
+      issues.push({ path: field, message: `must not start with "${TEST_MODE_PREFIX}": Metrivo prefixes test-mode ids with it (send test payments with a test key or livemode: false)` });
+    } else if (value.length > max[field]) {
+      const example = field === 'id' ? manualIds(kind, key.websiteId, livemode, '…', '…').eventId : manualIds(kind, key.websiteId, livemode, '…', '…').paymentRef;
+      issues.push({
+        path: field,
+        message: `must be at most ${Math.max(max[field], 0)} characters for this website${livemode ? '' : ' in test mode'}: Metrivo builds ids such as "${example}" from it, and those are limited to ${MAX_ID_LENGTH}`,
+      });
+    }
+  }
+  return issues;
+}
+
+/** Idempotency records: one per (website, kind, mode, caller id), written after Kafka acknowledged. */
 export interface ManualRequestDoc {
   _id: string;
   websiteId: string;
-  kind: 'payment' | 'refund';
+  kind: Kind;
   requestHash: string;
   response: Record<string, unknown>;
   createdAt: Date;
@@ -98,20 +186,27 @@ export function requireApiKey(deps: Pick<ManualApiDeps, 'findApiKey'>) {
 
 const stableHash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex');
 
-/** Pure: a validated manual payment → its NormalizedPaymentEvent. */
+const occurredAtOf = (body: { occurredAt?: string | undefined }, receivedAt: Date) =>
+  new Date(body.occurredAt ? Date.parse(body.occurredAt) : receivedAt.getTime()).toISOString();
+
+/**
+ * Pure: a validated manual payment → its NormalizedPaymentEvent, checked against the contract. Not ok
+ * when a derived value does not fit the contract (the caller's request is then a 422, never a 500).
+ */
 export function manualPaymentEvent(
-  body: z.infer<typeof manualPaymentSchema>, key: ApiKeyDoc, emailHashKey: string, receivedAt: Date,
-): NormalizedPaymentEvent {
-  return normalizedPaymentEventSchema.parse({
+  body: ManualPayment, key: ApiKeyDoc, livemode: boolean, emailHashKey: string, receivedAt: Date,
+): ParseResult<NormalizedPaymentEvent> {
+  const ids = manualIds('payment', key.websiteId, livemode, body.id, body.id);
+  return parseContract(normalizedPaymentEventSchema, 'manual payment event', {
     schemaVersion: 1,
-    eventId: `manual:${key.websiteId}:payment:${body.id}`,
+    eventId: ids.eventId,
     websiteId: key.websiteId,
     integrationId: key._id,
     provider: 'manual',
-    livemode: body.livemode ?? key.livemode,
-    occurredAt: new Date(body.occurredAt ? Date.parse(body.occurredAt) : receivedAt.getTime()).toISOString(),
-    source: { eventId: `payment:${body.id}`, eventType: 'manual.payment', apiVersion: 'v1', receivedAt: receivedAt.toISOString() },
-    refs: { payment: body.id, subscription: body.subscriptionId ?? null },
+    livemode,
+    occurredAt: occurredAtOf(body, receivedAt),
+    source: { eventId: ids.sourceEventId, eventType: 'manual.payment', apiVersion: 'v1', receivedAt: receivedAt.toISOString() },
+    refs: { payment: ids.paymentRef, subscription: body.subscriptionId ?? null },
     signals: {
       sessionId: body.sessionId ?? null,
       visitorId: body.visitorId ?? null,
@@ -126,17 +221,19 @@ export function manualPaymentEvent(
   });
 }
 
-export function manualRefundEvent(body: z.infer<typeof manualRefundSchema>, key: ApiKeyDoc, receivedAt: Date): NormalizedPaymentEvent {
-  return normalizedPaymentEventSchema.parse({
+/** Pure: a validated manual refund → its NormalizedPaymentEvent (see manualPaymentEvent). */
+export function manualRefundEvent(body: ManualRefund, key: ApiKeyDoc, livemode: boolean, receivedAt: Date): ParseResult<NormalizedPaymentEvent> {
+  const ids = manualIds('refund', key.websiteId, livemode, body.id, body.paymentId);
+  return parseContract(normalizedPaymentEventSchema, 'manual refund event', {
     schemaVersion: 1,
-    eventId: `manual:${key.websiteId}:refund:${body.id}`,
+    eventId: ids.eventId,
     websiteId: key.websiteId,
     integrationId: key._id,
     provider: 'manual',
-    livemode: key.livemode,
-    occurredAt: new Date(body.occurredAt ? Date.parse(body.occurredAt) : receivedAt.getTime()).toISOString(),
-    source: { eventId: `refund:${body.id}`, eventType: 'manual.refund', apiVersion: 'v1', receivedAt: receivedAt.toISOString() },
-    refs: { payment: body.paymentId },
+    livemode,
+    occurredAt: occurredAtOf(body, receivedAt),
+    source: { eventId: ids.sourceEventId, eventType: 'manual.refund', apiVersion: 'v1', receivedAt: receivedAt.toISOString() },
+    refs: { payment: ids.paymentRef },
     signals: {},
     type: 'refund',
     refundId: body.id,
@@ -146,40 +243,48 @@ export function manualRefundEvent(body: z.infer<typeof manualRefundSchema>, key:
   });
 }
 
+type Body = { kind: 'payment'; value: ManualPayment } | { kind: 'refund'; value: ManualRefund };
+
+function buildEvent(body: Body, key: ApiKeyDoc, livemode: boolean, emailHashKey: string, receivedAt: Date): ParseResult<NormalizedPaymentEvent> {
+  return body.kind === 'payment'
+    ? manualPaymentEvent(body.value, key, livemode, emailHashKey, receivedAt)
+    : manualRefundEvent(body.value, key, livemode, receivedAt);
+}
+
 /**
- * POST /v1/payments and /v1/refunds. Idempotent on the caller's id: the first request publishes and
- * answers 202; the same id again answers 200 with the same body; the same id with different content
- * is a 409. The idempotency record is written after Kafka acknowledged, so a crash in between only
+ * POST /v1/payments and /v1/refunds. Idempotent on (website, mode, caller id): the first request
+ * publishes and answers 202; the same id again answers 200 with the same body; the same id with different
+ * content is a 409. The idempotency record is written after Kafka acknowledged, so a crash in between only
  * means the retry publishes again — harmless, because the event id is derived from the caller's id
  * and attribution ignores events it has already folded.
  */
-export function manualHandler(kind: 'payment' | 'refund', deps: ManualApiDeps) {
+export function manualHandler(kind: Kind, deps: ManualApiDeps) {
   const schema = kind === 'payment' ? manualPaymentSchema : manualRefundSchema;
   return async (req: Authed, res: Response): Promise<void> => {
     const key = req.apiKey!;
     const receivedAt = new Date();
     const parsed = schema.safeParse(req.body);
-    if (!parsed.success) {
-      const fields = fieldIssues(parsed.error);
-      return sendError(res, 422, 'validation_failed', `The ${kind} has ${fields.length} invalid field(s): ${fields.map((f) => f.path).join(', ')}.`, fields);
-    }
-    const body = parsed.data;
-    const docId = `${key.websiteId}:${kind}:${body.id}`;
-    // The mode the event gets is part of "the same request": an omitted livemode means the key's mode.
-    const livemode = ('livemode' in body ? body.livemode : undefined) ?? key.livemode;
-    const requestHash = stableHash({ ...body, livemode });
-    const existing = await deps.requests.findOne({ _id: docId });
+    const schemaFields = parsed.success ? [] : fieldIssues(parsed.error);
+    const fields = [...schemaFields, ...keyIssues(kind, req.body, key, new Set(schemaFields.map((f) => f.path)))];
+    if (!parsed.success || fields.length > 0) return refuse(res, kind, fields);
+    const body = { kind, value: parsed.data } as Body;
+    // The mode of a request: the body's livemode, else the key's. It is part of "the same request".
+    const livemode = requestMode(parsed.data, key);
+    const ids = manualIds(kind, key.websiteId, livemode, body.value.id, body.kind === 'payment' ? body.value.id : body.value.paymentId);
+    const requestHash = stableHash({ ...body.value, livemode });
+    const built = buildEvent(body, key, livemode, deps.emailHashKey, receivedAt);
+    if (!built.ok) return refuse(res, kind, built.error.issues.map((i) => ({ path: `event.${i.path}`, message: `${i.message} (in the event Metrivo builds from this ${kind})` })));
+    const event = built.value;
+    const response = kind === 'payment' ? { paymentKey: ids.paymentKey } : { refundId: body.value.id, paymentKey: ids.paymentKey };
+
+    const existing = await deps.requests.findOne({ _id: ids.requestId });
     if (existing) {
       if (existing.requestHash !== requestHash) {
-        return sendError(res, 409, 'idempotency_conflict', `A ${kind} with id "${body.id}" was already received with different content.`);
+        return sendError(res, 409, 'idempotency_conflict', `A ${kind} with id "${body.value.id}" was already received with different content${livemode ? '' : ' (test mode)'}; send new content with a new id.`);
       }
       res.status(200).json(existing.response);
       return;
     }
-    const event = kind === 'payment'
-      ? manualPaymentEvent(body as z.infer<typeof manualPaymentSchema>, key, deps.emailHashKey, receivedAt)
-      : manualRefundEvent(body as z.infer<typeof manualRefundSchema>, key, receivedAt);
-    const response = kind === 'payment' ? { paymentKey: `manual:${body.id}` } : { refundId: body.id, paymentKey: `manual:${(body as { paymentId: string }).paymentId}` };
     try {
       await deps.publisher.publish([event]);
     } catch (err) {
@@ -190,16 +295,20 @@ export function manualHandler(kind: 'payment' | 'refund', deps: ManualApiDeps) {
       throw err;
     }
     await deps.requests
-      .insertOne({ _id: docId, websiteId: key.websiteId, kind, requestHash, response, createdAt: receivedAt })
+      .insertOne({ _id: ids.requestId, websiteId: key.websiteId, kind, requestHash, response, createdAt: receivedAt })
       .catch((err: { code?: number }) => {
         if (err.code !== 11000) throw err; // a concurrent identical request won the race: same outcome
       });
     deps.deliveries.record({
-      integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt, providerEventId: body.id,
+      integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt, providerEventId: body.value.id,
       eventType: `manual.${kind}`, livemode: event.livemode, outcome: 'accepted', httpStatus: 202, errorCode: null, published: 1,
       hadMetrivoSignals: event.type === 'payment' ? event.signals.sessionId !== null || event.signals.visitorId !== null : null,
       durationMs: Date.now() - receivedAt.getTime(),
     });
     res.status(202).json(response);
   };
+}
+
+function refuse(res: Response, kind: Kind, fields: FieldIssue[]): void {
+  sendError(res, 422, 'validation_failed', `The ${kind} has ${fields.length} invalid field(s): ${fields.map((f) => f.path).join(', ')}.`, fields);
 }
