@@ -774,6 +774,50 @@ describe('Manual Payment API', () => {
     });
   });
 
+  describe('two requests with one id racing (the read before the reservation saw nothing)', () => {
+    it('different content: the later one gets 409 idempotency_conflict and publishes nothing', async () => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      const body = payment();
+      expect((await post('/v1/payments', ...json(key, body))).status).toBe(202);
+      requests.missOnce.add(`${doc.websiteId}:payment:${body.id}`);
+      const racing = await post('/v1/payments', ...json(key, { ...body, amount: 5900 }));
+      expect(racing.status).toBe(409);
+      expect(racing.body.error.code).toBe('idempotency_conflict');
+      expect(publisher.published.map((e) => e.type === 'payment' && e.amountMinor)).toEqual([4900]);
+    });
+
+    it('the same content: 200 with the same body, nothing published twice', async () => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      const body = payment();
+      const first = await post('/v1/payments', ...json(key, body));
+      requests.missOnce.add(`${doc.websiteId}:payment:${body.id}`);
+      const racing = await post('/v1/payments', ...json(key, body));
+      expect(racing).toMatchObject({ status: 200, body: first.body });
+      expect(publisher.published).toHaveLength(1);
+    });
+  });
+
+  it('after a 503 the id stays reserved for that content: the retry publishes the identical event (first receipt time), other content is a 409', async () => {
+    const { key, doc } = addApiKey(prefixedId('w', 10), true);
+    const body = payment();
+    publisher.failWith = new KafkaUnavailableError('down');
+    const refused = await post('/v1/payments', ...json(key, body));
+    publisher.failWith = null;
+    const saved = requests.docs.get(`${doc.websiteId}:payment:${body.id}`);
+    expect(saved).toMatchObject({ pending: true });
+    await new Promise((r) => setTimeout(r, 5));
+    const other = await post('/v1/payments', ...json(key, { ...body, amount: 100 }));
+    const retried = await post('/v1/payments', ...json(key, body));
+    const again = await post('/v1/payments', ...json(key, body));
+
+    expect([refused.status, other.status, retried.status, again.status]).toEqual([503, 409, 202, 200]);
+    expect(publisher.published).toHaveLength(1);
+    // Rebuilt from the reservation: the same occurredAt/receivedAt as an earlier copy that may have reached Kafka.
+    expect(publisher.published[0]!.source.receivedAt).toBe(saved!.createdAt.toISOString());
+    expect(publisher.published[0]!.occurredAt).toBe(saved!.createdAt.toISOString());
+    expect(requests.docs.get(`${doc.websiteId}:payment:${body.id}`)).not.toHaveProperty('pending');
+  });
+
   it('503 with Retry-After when Kafka is unavailable; the retry with the same id is accepted (202)', async () => {
     const { key } = addApiKey(prefixedId('w', 10));
     const body = payment();

@@ -267,6 +267,41 @@ describe('gateway against the real broker and MongoDB', () => {
     expect(stored).toMatchObject({ websiteId: manualWebsiteId, kind: 'payment', response: first.body });
   });
 
+  it('concurrent Manual API requests with one id and different bodies: one content wins, the others get 409, and only that content is published', async () => {
+    const { key } = await new ApiKeyStore(db).create(manualWebsiteId, true);
+    const post = async (body: unknown) => {
+      const res = await fetch(`${baseUrl}/v1/payments`, {
+        method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const ids: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const id = `race_${runId}_${round}`;
+      ids.push(id);
+      const amounts = [2500, 2600, 2500, 2600, 2700];
+      // Truly concurrent: all requests are in flight before any answer (each waits for Kafka's ack).
+      const answers = await Promise.all(amounts.map((amount) => post({ id, amount, currency: 'eur' })));
+      const accepted = answers.flatMap((a, i) => (a.status === 200 || a.status === 202 ? [amounts[i]] : []));
+      expect(answers.filter((a) => a.status !== 409 && a.status !== 200 && a.status !== 202)).toEqual([]);
+      expect(accepted.length).toBeGreaterThan(0);
+      const winner = accepted[0]!;
+      expect(new Set(accepted)).toEqual(new Set([winner]));
+      answers.forEach((a, i) => {
+        if (amounts[i] !== winner) expect(a).toMatchObject({ status: 409, body: { error: { code: 'idempotency_conflict' } } });
+        else expect(a.body).toEqual({ paymentKey: `manual:${id}` });
+      });
+      const stored = await db.collection('gateway_manual_requests').findOne({ _id: `${manualWebsiteId}:payment:${id}` as never });
+      expect(stored).not.toHaveProperty('pending');
+
+      const records = await settledRecordsFor(`payment:${id}`);
+      // Every copy under this event id is the winner's (a copy is identical, so attribution's first-wins is safe).
+      expect(new Set(records.map((r) => JSON.stringify(r.value)))).toEqual(new Set([JSON.stringify(records[0]!.value)]));
+      expect(records[0]!.value).toMatchObject({ eventId: `manual:${manualWebsiteId}:payment:${id}`, livemode: true, amountMinor: winner });
+    }
+    expect(ids).toHaveLength(3);
+  });
+
   it('every webhook attempt is in the delivery log in MongoDB, with its outcome and error code', async () => {
     const wrongSecret = await postWebhook(stripeFixtures.stripeWebhookRequest(stripeFixtures.paymentIntentSucceeded({ apiVersion: '2024-06-20' }), stripeFixtures.stripeWebhookSecret()));
     const stale = await postWebhook(stripeFixtures.stripeWebhookRequest(stripeFixtures.paymentIntentSucceeded({ apiVersion: '2024-06-20' }), stripeSecret, unixNow() - 900));

@@ -150,14 +150,20 @@ export function keyIssues(kind: Kind, body: unknown, key: Pick<ApiKeyDoc, 'websi
   return issues;
 }
 
-/** Idempotency records: one per (website, kind, mode, caller id), written after Kafka acknowledged. */
+/** Idempotency records: one per (website, kind, mode, caller id), reserved before publishing. */
 export interface ManualRequestDoc {
   _id: string;
   websiteId: string;
   kind: Kind;
   requestHash: string;
   response: Record<string, unknown>;
+  /** The first attempt's receipt time: a repeat of a pending request rebuilds the identical event from it. */
   createdAt: Date;
+  /**
+   * True from the reservation until Kafka acknowledged the event (absent: done; records written before
+   * reservations existed were written after the acknowledgement).
+   */
+  pending?: boolean;
 }
 
 export interface ManualApiDeps {
@@ -251,12 +257,16 @@ function buildEvent(body: Body, key: ApiKeyDoc, livemode: boolean, emailHashKey:
     : manualRefundEvent(body.value, key, livemode, receivedAt);
 }
 
+const isDuplicateKey = (err: unknown) => (err as { code?: number } | null)?.code === 11000;
+
 /**
- * POST /v1/payments and /v1/refunds. Idempotent on (website, mode, caller id): the first request
- * publishes and answers 202; the same id again answers 200 with the same body; the same id with different
- * content is a 409. The idempotency record is written after Kafka acknowledged, so a crash in between only
- * means the retry publishes again — harmless, because the event id is derived from the caller's id
- * and attribution ignores events it has already folded.
+ * POST /v1/payments and /v1/refunds. Idempotent on (website, mode, caller id): the first request reserves
+ * the id (a saved request with the body's hash, `pending`), publishes, then marks it done and answers 202;
+ * the same id again answers 200 with the same body; the same id with different content is a 409 — also
+ * when the two requests race, because only one reservation can be inserted, so only one content is ever
+ * published under an event id. A reservation left pending (Kafka refused: 503; a crash) is published
+ * again by the next request with the same content, rebuilt from the first attempt's receipt time, so
+ * every copy on the topic is identical (attribution ignores events it has already folded).
  */
 export function manualHandler(kind: Kind, deps: ManualApiDeps) {
   const schema = kind === 'payment' ? manualPaymentSchema : manualRefundSchema;
@@ -274,31 +284,43 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
     const requestHash = stableHash({ ...body.value, livemode });
     const built = buildEvent(body, key, livemode, deps.emailHashKey, receivedAt);
     if (!built.ok) return refuse(res, kind, built.error.issues.map((i) => ({ path: `event.${i.path}`, message: `${i.message} (in the event Metrivo builds from this ${kind})` })));
-    const event = built.value;
+    let event = built.value;
     const response = kind === 'payment' ? { paymentKey: ids.paymentKey } : { refundId: body.value.id, paymentKey: ids.paymentKey };
 
-    const existing = await deps.requests.findOne({ _id: ids.requestId });
+    // Reserve the id; an existing record decides instead when there is one (read first: repeats are common).
+    let existing = await deps.requests.findOne({ _id: ids.requestId });
+    if (!existing) {
+      try {
+        await deps.requests.insertOne({ _id: ids.requestId, websiteId: key.websiteId, kind, requestHash, response, createdAt: receivedAt, pending: true });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        existing = await deps.requests.findOne({ _id: ids.requestId }); // a concurrent request reserved it first
+        if (!existing) throw err;
+      }
+    }
     if (existing) {
       if (existing.requestHash !== requestHash) {
         return sendError(res, 409, 'idempotency_conflict', `A ${kind} with id "${body.value.id}" was already received with different content${livemode ? '' : ' (test mode)'}; send new content with a new id.`);
       }
-      res.status(200).json(existing.response);
-      return;
+      if (!existing.pending) {
+        res.status(200).json(existing.response);
+        return;
+      }
+      // Pending: in flight elsewhere, or an earlier attempt failed before Kafka acknowledged it.
+      const again = buildEvent(body, key, livemode, deps.emailHashKey, existing.createdAt);
+      if (!again.ok) throw again.error; // the same content built at an earlier time cannot newly fail
+      event = again.value;
     }
     try {
       await deps.publisher.publish([event]);
     } catch (err) {
       if (err instanceof KafkaUnavailableError) {
         res.setHeader('Retry-After', String(deps.retryAfterSeconds));
-        return sendError(res, 503, 'unavailable', 'Metrivo cannot store this right now; retry with the same id.');
+        return sendError(res, 503, 'unavailable', 'Metrivo cannot store this right now; retry with the same id and content.');
       }
       throw err;
     }
-    await deps.requests
-      .insertOne({ _id: ids.requestId, websiteId: key.websiteId, kind, requestHash, response, createdAt: receivedAt })
-      .catch((err: { code?: number }) => {
-        if (err.code !== 11000) throw err; // a concurrent identical request won the race: same outcome
-      });
+    await deps.requests.updateOne({ _id: ids.requestId, requestHash }, { $unset: { pending: '' } });
     deps.deliveries.record({
       integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt, providerEventId: body.value.id,
       eventType: `manual.${kind}`, livemode: event.livemode, outcome: 'accepted', httpStatus: 202, errorCode: null, published: 1,
