@@ -7,6 +7,7 @@ import {
   identityFromIdentify,
   nextPaymentLoad,
   reattributePayments,
+  recordDocumentId,
   sessionLookups,
   subscriptionKeysToLoad,
   toStoredPaymentFact,
@@ -180,8 +181,11 @@ export class AttributionProcessor {
   private readonly paymentRate = new RateMeter();
   private readonly publishRate = new RateMeter();
   private lastBatchMs: number | null = null;
-  /** The outbox sweep has looked at records written before `until` (null: not yet in this process); midway: a page was full. */
-  private swept: { until: string | null; midway: boolean } = { until: null, midway: false };
+  /**
+   * The outbox sweep has looked at records written before `until` (null: not yet in this process). `after`: a page
+   * was full, and it ended at that (write time, record id): the next page starts right after it.
+   */
+  private swept: { until: string | null; after: { updatedAt: string; id: string } | null } = { until: null, after: null };
 
   constructor(options: AttributionProcessorOptions) {
     this.stores = options.stores;
@@ -442,16 +446,21 @@ export class AttributionProcessor {
    */
   async sweepPendingPublishes(stuckAfterMs: number, limit = 500): Promise<number> {
     const before = new Date(this.clock().getTime() - stuckAfterMs).toISOString();
-    const { until, midway } = this.swept;
-    const from = until === null ? new Date(0).toISOString() : midway ? until : new Date(Date.parse(until) - SWEEP_OVERLAP_MS).toISOString();
+    const { until, after } = this.swept;
+    const from = after ?? { updatedAt: until === null ? new Date(0).toISOString() : new Date(Date.parse(until) - SWEEP_OVERLAP_MS).toISOString(), id: null };
     const page = await this.stores.records.findPendingCandidates(from, before, limit);
-    // A full page means there may be more: continue from its last write time next run.
-    this.swept = page.length >= limit ? { until: page[page.length - 1]!.state.updatedAt, midway: true } : { until: before, midway: false };
+    // A full page means there may be more: continue right after its last (write time, id) next run. By time alone a
+    // page of records written at one instant (one batch shares its clock) would be read again forever.
+    const last = page[page.length - 1];
+    const next = page.length >= limit && last ? { until, after: { updatedAt: last.state.updatedAt, id: recordDocumentId(last) } } : { until: before, after: null };
     const stuck = page.filter((r) => r.pendingPublish !== null);
-    if (stuck.length === 0) return 0;
-    this.logger.warn({ records: stuck.length }, 'republishing payment states left unpublished (crash between write and produce?)');
-    await this.publishAndConfirm(stuck.map((r) => r.state));
-    this.counters.sweepRepublished += stuck.length;
+    if (stuck.length > 0) {
+      this.logger.warn({ records: stuck.length }, 'republishing payment states left unpublished (crash between write and produce?)');
+      // Throws while Kafka is down: the window then stays where it was, and the next run tries the same records.
+      await this.publishAndConfirm(stuck.map((r) => r.state));
+      this.counters.sweepRepublished += stuck.length;
+    }
+    this.swept = next;
     return stuck.length;
   }
 

@@ -155,14 +155,18 @@ export class PaymentRecordStore {
   }
 
   /**
-   * A page of records written at or after `from` and before `before` (by state.updatedAt, sorted) that were
-   * stored with a pending revision, resolved: those still `pendingPublish` were never acknowledged (a
-   * crash between the write and the produce).
+   * A page of records written before `before` and from `from` on (by state.updatedAt, then id: sorted), that were
+   * stored with a pending revision, resolved: those still `pendingPublish` were never acknowledged (a crash
+   * between the write and the produce). `from.id` null: every record written at `from.updatedAt`; else only those
+   * after that id (the rest of a full page's last instant).
    */
-  async findPendingCandidates(from: string, before: string, limit: number): Promise<PaymentRecord[]> {
+  async findPendingCandidates(from: { updatedAt: string; id: string | null }, before: string, limit: number): Promise<PaymentRecord[]> {
+    const time = from.id === null
+      ? { 'state.updatedAt': { $gte: from.updatedAt, $lt: before } }
+      : { $or: [{ 'state.updatedAt': { $gt: from.updatedAt, $lt: before } }, { 'state.updatedAt': from.updatedAt, _id: { $gt: from.id } }] };
     const docs = await this.collection
-      .find({ pendingPublish: { $ne: null }, 'state.updatedAt': { $gte: from, $lt: before } })
-      .sort({ 'state.updatedAt': 1 })
+      .find({ pendingPublish: { $ne: null }, ...time })
+      .sort({ 'state.updatedAt': 1, _id: 1 })
       .limit(limit)
       .toArray();
     return this.resolved(docs);

@@ -1,5 +1,6 @@
 import type { PaymentState } from '@metrivo/contracts';
 import { MongoClient, type Db } from 'mongodb';
+import { KafkaUnavailableError } from '@metrivo/kafka';
 import { DEFAULT_ATTRIBUTION_SETTINGS, toStoredPaymentFact, type PaymentRecord } from '../domain';
 import { emailHashOf, payment, session } from '../domain/test-support/builders';
 import { createReferenceEdge } from '../domain/test-support/reference-edge';
@@ -337,6 +338,41 @@ describe('AttributionProcessor outbox (real MongoDB, recording publisher)', () =
     // ...and a new process's first sweep (which looks at everything) finds nothing left to produce.
     expect(await processorWith({ publish: async (states) => void published.push(...states) }).sweepPendingPublishes(60_000)).toBe(0);
     expect(published).toHaveLength(1);
+  });
+
+  it('pages past a full page of records written at one instant, and reaches a stuck record written after them', async () => {
+    const w = uniqueId('w');
+    const sameInstant = '2026-11-29T11:00:00.000Z';
+    const records = recordsFor(w, Array.from({ length: 7 }, (_, i) => ({ evt: `evt_${i}`, at: '2026-11-29T10:00:00Z', amount: 100 + i, refs: { paymentIntent: `pi_${i}` } })));
+    // Six written (and produced) by one batch at one instant; the seventh left unpublished by a crash, later.
+    const written = records.map((r, i) => ({ ...r, pendingPublish: r.state.revision, state: { ...r.state, updatedAt: i < 6 ? sameInstant : '2026-11-29T11:30:00.000Z' } }));
+    await stores.records.write(written.map((record) => ({ record, expectedVersion: null })));
+    await stores.records.markPublished(written.slice(0, 6).map((r) => r.state), new Date(sameInstant));
+    const published: PaymentState[] = [];
+    const processor = processorWith({ publish: async (states) => void published.push(...states.filter((s) => s.websiteId === w)) });
+    // (The sweep covers the whole database: other tests' records may come along; only this website's count.)
+    for (let run = 0; run < 10 && published.length === 0; run += 1) await processor.sweepPendingPublishes(60_000, 4);
+    expect(published.map((s) => s.paymentKey)).toEqual(['stripe:pi_6']);
+  });
+
+  it('keeps its window while Kafka refuses, so a stuck record is produced once Kafka is back, however long it was down', async () => {
+    const w = uniqueId('w');
+    const [record] = recordsFor(w, [{ evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 4900, refs: { paymentIntent: 'pi_1' } }]);
+    await stores.records.write([{ record: { ...record!, pendingPublish: 1, state: { ...record!.state, updatedAt: '2026-11-29T12:00:00.000Z' } }, expectedVersion: null }]);
+    let now = Date.parse('2026-11-29T13:00:00.000Z');
+    let kafkaUp = false;
+    const published: PaymentState[] = [];
+    const processor = new AttributionProcessor({
+      stores, settings: DEFAULT_ATTRIBUTION_SETTINGS, logger: quietLogger, clock: () => new Date(now),
+      publisher: { publish: async (states) => { if (!kafkaUp) throw new KafkaUnavailableError('broker down'); published.push(...states.filter((s) => s.websiteId === w)); } },
+    });
+    for (let minute = 0; minute < 3; minute += 1) {
+      await expect(processor.sweepPendingPublishes(60_000)).rejects.toBeInstanceOf(KafkaUnavailableError);
+      now += 10 * 60_000; // a long outage: far beyond the sweep's overlap window
+    }
+    kafkaUp = true;
+    await processor.sweepPendingPublishes(60_000);
+    expect(published.map((s) => s.paymentKey)).toEqual(['stripe:pi_1']);
   });
 
   it('produces a newer revision again when it was written while an older one was being produced', async () => {
