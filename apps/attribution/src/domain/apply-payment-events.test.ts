@@ -261,6 +261,72 @@ describe('subscriptions (basil: invoices and PaymentIntents linked only by invoi
   });
 });
 
+describe('free trials: the subscription starts with a 0 checkout/invoice', () => {
+  const DAY_S = 86_400;
+  // Stripe trial: checkout.session.completed (no_payment_required → a paid report of 0) and the 0 invoice
+  // (billing_reason subscription_create), both stated initial; the paid invoices come later as subscription_cycle.
+  const trialCheckout = payment({
+    evt: 'evt_tcs', eventType: 'checkout.session.completed', at: at(0), amount: 0, kind: 'subscription_initial',
+    refs: { checkoutSession: 'cs_t', invoice: 'in_0', subscription: 'sub_t', customer: 'cus_t' },
+    signals: { sessionId: 's_1', visitorId: 'v_1', emailHash: emailHashOf('tia'), emailMasked: 't***@example.com' },
+  });
+  const trialInvoice = payment({ evt: 'evt_in0', eventType: 'invoice.paid', at: at(1), amount: 0, kind: 'subscription_initial', refs: { invoice: 'in_0', subscription: 'sub_t', customer: 'cus_t' } });
+  const cycle = (n: number, days: number) =>
+    payment({ evt: `evt_in${n}`, eventType: 'invoice.paid', at: at(days * DAY_S), amount: 2000, kind: 'subscription_renewal', refs: { invoice: `in_${n}`, subscription: 'sub_t', customer: 'cus_t' } });
+  const trialSession = session({ sessionId: 's_1', visitorId: 'v_1', startedAt: at(-600), referrer: 'https://www.google.com/' });
+
+  it('the first paid invoice is the first payment and carries the trial checkout’s signals; later ones inherit it', () => {
+    const edge = createReferenceEdge(WEBSITE);
+    edge.ingestTracker([trialSession], at(0));
+    edge.ingestPayments([trialCheckout, trialInvoice], at(10));
+    expect([...edge.latestStates().keys()]).toEqual([]); // 0 is not revenue
+    edge.ingestPayments([cycle(1, 14)], at(14 * DAY_S + 10));
+    edge.ingestPayments([cycle(2, 44)], at(44 * DAY_S + 10));
+    expectValid(edge.produced);
+    expect(stateOf(edge, 'stripe:in_1')).toMatchObject({
+      kind: 'subscription_initial', grossMinor: 2000,
+      attribution: { confidence: 'high', matchedBy: 'session', sessionId: 's_1', visitorId: 'v_1', source: { channel: 'organic_search' } },
+    });
+    expect(stateOf(edge, 'stripe:in_2')).toMatchObject({
+      kind: 'subscription_renewal', attribution: { confidence: 'high', matchedBy: 'subscription', sessionId: 's_1', visitorId: 'v_1' },
+    });
+    expect(edge.latestStates().has('stripe:in_0')).toBe(false);
+  });
+
+  it('the same final states whatever order the trial start, the invoices and the tracker data arrive in', () => {
+    const canonical = createReferenceEdge(WEBSITE);
+    canonical.ingestTracker([trialSession], NOW);
+    canonical.ingestPayments([trialCheckout, trialInvoice, cycle(1, 14), cycle(2, 44)], NOW);
+    const contents = (edge: ReferenceEdge) =>
+      [...edge.latestStates().values()].filter((s) => s.status !== 'merged').sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1)).map(({ revision: _r, updatedAt: _u, ...c }) => c);
+    const orders = [
+      [[cycle(2, 44)], [cycle(1, 14)], [trialInvoice], [trialCheckout]],
+      [[cycle(1, 14), cycle(2, 44)], [trialCheckout], [trialInvoice]],
+      [[trialInvoice], [cycle(2, 44)], [trialCheckout], [cycle(1, 14)]],
+    ];
+    for (const order of orders) {
+      for (const trackerFirst of [true, false]) {
+        const edge = createReferenceEdge(WEBSITE);
+        if (trackerFirst) edge.ingestTracker([trialSession], NOW);
+        for (const batch of order) edge.ingestPayments(batch, NOW);
+        if (!trackerFirst) edge.ingestTracker([trialSession], NOW);
+        expect(contents(edge)).toEqual(contents(canonical));
+      }
+    }
+    expect(contents(canonical).map((s) => [s.paymentKey, s.kind, s.attribution.confidence, s.attribution.matchedBy])).toEqual([
+      ['stripe:in_1', 'subscription_initial', 'high', 'session'],
+      ['stripe:in_2', 'subscription_renewal', 'high', 'subscription'],
+    ]);
+  });
+
+  it('without a known trial start, stated renewals keep their kind and their own attribution (e.g. subscriptions older than the integration)', () => {
+    const edge = createReferenceEdge(WEBSITE);
+    edge.ingestPayments([cycle(1, 14), cycle(2, 44)], NOW);
+    expect(stateOf(edge, 'stripe:in_1')).toMatchObject({ kind: 'subscription_renewal', attribution: { matchedBy: 'none' } });
+    expect(stateOf(edge, 'stripe:in_2')).toMatchObject({ kind: 'subscription_renewal', attribution: { matchedBy: 'none' } });
+  });
+});
+
 describe('late tracker data', () => {
   const pay = payment({ evt: 'evt_p', at: at(0), amount: 3000, refs: { paymentIntent: 'pi_l' }, signals: { sessionId: 's_3', visitorId: 'v_9' } });
 
@@ -333,7 +399,8 @@ describe('applyPaymentEvents as the edge calls it', () => {
     expect(second.keys).toEqual(['stripe:pi_1']);
     snap = withLoaded(snap, second, { facts: [], records: [] });
     const third = nextPaymentLoad(batch, snap)!;
-    expect(third).toEqual({ websiteId: WEBSITE, keys: [], subscriptionKeys: ['stripe:sub_1'] });
+    // The subscription's other records, and the facts of its 0 trial start (if any) by their shared key.
+    expect(third).toEqual({ websiteId: WEBSITE, keys: ['trial:stripe:sub_1'], subscriptionKeys: ['stripe:sub_1'] });
     snap = withLoaded(snap, third, { facts: [], records: [] });
     expect(nextPaymentLoad(batch, snap)).toBeNull();
   });

@@ -8,7 +8,7 @@ import {
   type AttributionBasis,
   type AttributionSettings,
 } from './attribution';
-import { toStoredPaymentFact, type StoredPaymentFact } from './payment-facts';
+import { isTrialStartReport, subscriptionKeyOf, toStoredPaymentFact, trialStartKey, type StoredPaymentFact } from './payment-facts';
 import { clusterPaymentFacts, distinctFacts, foldPaymentCluster, type PaymentFold, type PaymentMoney } from './payment-identity';
 import {
   collectChanges,
@@ -56,7 +56,9 @@ export function emptyPaymentSnapshot(websiteId: string): PaymentSnapshot {
 /**
  * What is still missing: first the transitive closure of link keys (every fact of every payment the batch
  * touches, and every record those payments were ever published under), then the other payments of the
- * subscriptions involved (their records only: kind and inherited attribution depend on them).
+ * subscriptions involved (their records only: kind and inherited attribution depend on them) together with
+ * the facts of their trial start (`trialStartKey`: 0 reports publish no record, yet the first paid payment
+ * needs their signals), whose link keys then close like the others.
  * Returns null when the snapshot is complete.
  */
 export function nextPaymentLoad(batch: readonly StoredPaymentFact[], snapshot: PaymentSnapshot): PaymentLoadRequest | null {
@@ -68,7 +70,7 @@ export function nextPaymentLoad(batch: readonly StoredPaymentFact[], snapshot: P
   const subscriptionKeys = sortedDistinct(
     facts.flatMap((f) => (f.event.refs.subscription === null ? [] : [`${f.event.provider}:${f.event.refs.subscription}`])),
   ).filter((k) => !loadedSubs.has(k));
-  if (subscriptionKeys.length > 0) return { websiteId: snapshot.websiteId, keys: [], subscriptionKeys };
+  if (subscriptionKeys.length > 0) return { websiteId: snapshot.websiteId, keys: subscriptionKeys.map(trialStartKey).filter((k) => !loaded.has(k)), subscriptionKeys };
   return null;
 }
 
@@ -149,19 +151,58 @@ interface Member {
   explicitKind: PaymentKind | null;
 }
 
-/** The subscription's first payment: the earliest one stated initial, else the earliest with no stated kind. */
-function pickInitial(members: readonly Member[]): string | null {
+/**
+ * The subscription's first payment among its paid members: the earliest one stated initial; else, when the
+ * subscription started with a 0 trial (`trialStarted`), the earliest paid one whatever its stated kind (the
+ * provider calls the first paid invoice after a trial a renewal, but it is the first money the checkout
+ * earned); else the earliest with no stated kind. Without a known trial start, stated renewals are never
+ * promoted: a subscription older than the integration has no initial payment here, only renewals.
+ */
+function pickInitial(members: readonly Member[], trialStarted: boolean): string | null {
   const earliest = (ms: readonly Member[]): string | null =>
     [...ms].sort((a, b) => compareIso(a.paidAt, b.paidAt) || compareStrings(a.key, b.key))[0]?.key ?? null;
   const stated = members.filter((m) => m.explicitKind === 'subscription_initial');
   if (stated.length > 0) return earliest(stated);
+  if (trialStarted) return earliest(members.filter((m) => m.explicitKind !== 'one_time'));
   return earliest(members.filter((m) => m.explicitKind === null));
 }
 
 function kindOf(member: Member, subscriptionKey: string | null, initialKey: string | null): PaymentKind {
+  if (subscriptionKey !== null && member.key === initialKey) return 'subscription_initial';
   if (member.explicitKind !== null) return member.explicitKind;
   if (subscriptionKey === null) return 'one_time';
-  return member.key === initialKey ? 'subscription_initial' : 'subscription_renewal';
+  return 'subscription_renewal';
+}
+
+type Signals = Pick<AttributionBasis, 'sessionIds' | 'visitorIds' | 'emailHashes'>;
+
+/** Signals of the trial-start reports (see `isTrialStartReport`), per subscription key. */
+function trialSignalsBySubscription(facts: readonly StoredPaymentFact[]): Map<string, Signals> {
+  const out = new Map<string, Signals>();
+  for (const f of facts) {
+    const e = f.event;
+    if (!isTrialStartReport(e) || e.type !== 'payment') continue;
+    const sub = subscriptionKeyOf(e.provider, e.refs.subscription)!;
+    const cur = out.get(sub) ?? { sessionIds: [], visitorIds: [], emailHashes: [] };
+    const add = (list: string[], v: string | null): string[] => (v === null ? list : sortedDistinct([...list, v]));
+    out.set(sub, {
+      sessionIds: add(cur.sessionIds, e.signals.sessionId),
+      visitorIds: add(cur.visitorIds, e.signals.visitorId),
+      emailHashes: add(cur.emailHashes, e.signals.emailHash),
+    });
+  }
+  return out;
+}
+
+/** Signals as a set union (sorted, distinct), so the basis does not depend on which side was known first. */
+function withSignals<T extends Signals>(own: T, extra: Signals | undefined): T {
+  if (extra === undefined) return own;
+  return {
+    ...own,
+    sessionIds: sortedDistinct([...own.sessionIds, ...extra.sessionIds]),
+    visitorIds: sortedDistinct([...own.visitorIds, ...extra.visitorIds]),
+    emailHashes: sortedDistinct([...own.emailHashes, ...extra.emailHashes]),
+  };
 }
 
 function statusOf(money: PaymentMoney): PaymentState['status'] {
@@ -258,6 +299,7 @@ export function applyPaymentEvents(input: ApplyPaymentEventsInput): ApplyPayment
   const knownFactIds = new Set(snapshot.facts.map((f) => f.factId));
   const factInserts = distinctFacts(batch.filter((f) => !knownFactIds.has(f.factId)));
   const { clusters, unlinked } = clusterPaymentFacts([...snapshot.facts, ...batch]);
+  const trialSignals = trialSignalsBySubscription(distinctFacts([...snapshot.facts, ...batch]));
   const folds = clusters.map(foldPaymentCluster);
   const records = latestRecords(snapshot.records);
 
@@ -276,7 +318,11 @@ export function applyPaymentEvents(input: ApplyPaymentEventsInput): ApplyPayment
   for (const f of revenue) addMember(f.subscriptionKey, { key: f.paymentKey, paidAt: f.money.paidAt, explicitKind: f.explicitKind });
   for (const r of context) addMember(r.state.subscriptionKey, { key: r.paymentKey, paidAt: r.state.paidAt, explicitKind: r.explicitKind });
   const initialBySub = new Map<string, string | null>();
-  for (const [sub, members] of membersBySub) initialBySub.set(sub, pickInitial(members));
+  for (const [sub, members] of membersBySub) initialBySub.set(sub, pickInitial(members, trialSignals.has(sub)));
+  // The first payment after a trial is attributed on its own signals plus those of the trial start (the
+  // checkout that won the subscription named the session); the others carry its attribution as renewals.
+  const trialSignalsFor = (sub: string | null, key: string): Signals | undefined =>
+    sub !== null && initialBySub.get(sub) === key ? trialSignals.get(sub) : undefined;
 
   // Attribution: own-attributed payments first, then renewals copy their initial's.
   interface Planned {
@@ -297,7 +343,7 @@ export function applyPaymentEvents(input: ApplyPaymentEventsInput): ApplyPayment
       prev: records.get(f.paymentKey),
       kind: kindOf(member, f.subscriptionKey, initialKey),
       explicitKind: f.explicitKind,
-      basis: { ...f.signals, paidAt: f.money.paidAt },
+      basis: withSignals({ ...f.signals, paidAt: f.money.paidAt }, trialSignalsFor(f.subscriptionKey, f.paymentKey)),
       initialKey,
       build: (kind, attribution) => contentOf(websiteId, f, f.money, kind, attribution),
     });
@@ -305,8 +351,8 @@ export function applyPaymentEvents(input: ApplyPaymentEventsInput): ApplyPayment
   for (const r of context) {
     const sub = r.state.subscriptionKey;
     const initialKey = sub === null ? null : initialBySub.get(sub) ?? null;
-    const basis = r.attributionBasis;
-    if (basis === null) continue; // not produced by this module: leave it alone
+    if (r.attributionBasis === null) continue; // not produced by this module: leave it alone
+    const basis = withSignals(r.attributionBasis, trialSignalsFor(sub, r.paymentKey));
     planned.push({
       key: r.paymentKey,
       prev: r,

@@ -16,7 +16,10 @@ export interface StoredPaymentFact {
    * The payment keys this event reveals (`stripe:pi_…`, `stripe:in_…`, `stripe:cs_…`, `stripe:ch_…`,
    * `razorpay:pay_…`). Events sharing a link key report the same money; a cluster's PaymentState is
    * published under one of its link keys. Subscription and customer ids are deliberately NOT link keys:
-   * a subscription or a customer has many payments.
+   * a subscription or a customer has many payments. One exception, which is not a payment id: a report
+   * that starts a subscription with 0 (a free trial, see `isTrialStartReport`) also carries
+   * `trialStartKey(subscription)`, so that the subscription's first paid payment can find the signals of its
+   * trial start by the same link-key lookup (the 0 reports never make a state of their own).
    */
   linkKeys: string[];
   event: NormalizedPaymentEvent;
@@ -40,8 +43,26 @@ export function linkKeysOf(provider: Provider, refs: PaymentRefs): string[] {
   return sortedDistinct(ids.filter((id): id is string => id !== null).map((id) => paymentKeyOf(provider, id)));
 }
 
+/**
+ * A report of 0 stated as a subscription's initial payment: the start of a free trial (or of a first period
+ * discounted to 0). Stripe sends checkout.session.completed (payment_status no_payment_required) and the 0
+ * invoice of billing_reason subscription_create. It is not revenue (DESIGN §5), but it carries the session,
+ * visitor and email of the checkout that won the subscription.
+ */
+export function isTrialStartReport(event: NormalizedPaymentEvent): boolean {
+  return event.type === 'payment' && event.kind === 'subscription_initial' && event.amountMinor === 0 && event.refs.subscription !== null;
+}
+
+/** The link key shared by the trial-start reports of one subscription (`subscriptionKey` as from subscriptionKeyOf). */
+export function trialStartKey(subscriptionKey: string): string {
+  return `trial:${subscriptionKey}`;
+}
+
 export function toStoredPaymentFact(event: NormalizedPaymentEvent): StoredPaymentFact {
-  return { websiteId: event.websiteId, factId: event.eventId, linkKeys: linkKeysOf(event.provider, event.refs), event };
+  const keys = linkKeysOf(event.provider, event.refs);
+  const subscriptionKey = subscriptionKeyOf(event.provider, event.refs.subscription);
+  if (isTrialStartReport(event) && subscriptionKey !== null) keys.push(trialStartKey(subscriptionKey));
+  return { websiteId: event.websiteId, factId: event.eventId, linkKeys: sortedDistinct(keys), event };
 }
 
 export function subscriptionKeyOf(provider: Provider, subscriptionId: string | null): string | null {

@@ -16,7 +16,7 @@ const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 
 type RefundMode = 'none' | 'cumulative' | 'ids' | 'both' | 'failed' | 'full';
-type Flow = 'checkout' | 'async_checkout' | 'basil_subscription' | 'legacy_subscription' | 'razorpay' | 'dodo_subscription' | 'manual' | 'repeat_customer';
+type Flow = 'checkout' | 'async_checkout' | 'basil_subscription' | 'legacy_subscription' | 'trial_subscription' | 'razorpay' | 'dodo_subscription' | 'manual' | 'repeat_customer';
 
 interface ScenarioOptions {
   flow: Flow;
@@ -51,7 +51,7 @@ interface Scenario {
 }
 
 const scenarioOptions: fc.Arbitrary<ScenarioOptions> = fc.record({
-  flow: fc.constantFrom<Flow>('checkout', 'async_checkout', 'basil_subscription', 'legacy_subscription', 'razorpay', 'dodo_subscription', 'manual', 'repeat_customer'),
+  flow: fc.constantFrom<Flow>('checkout', 'async_checkout', 'basil_subscription', 'legacy_subscription', 'trial_subscription', 'razorpay', 'dodo_subscription', 'manual', 'repeat_customer'),
   amount: fc.integer({ min: 500, max: 100_000 }),
   refundMode: fc.constantFrom<RefundMode>('none', 'cumulative', 'ids', 'both', 'failed', 'full'),
   renewals: fc.integer({ min: 0, max: 2 }),
@@ -180,6 +180,28 @@ function buildScenario(i: number, o: ScenarioOptions): Scenario {
         }
         const refunded = k === o.renewals ? addRefunds('stripe', 'eur', { charge: ch, paymentIntent: pi }, `${i}_${k}`, t + 40 * MIN) : 0;
         expected.push({ key: `stripe:${inv}`, grossMinor: amount, refundedMinor: refunded, kind: initial ? 'subscription_initial' : 'subscription_renewal', confidence: expectedConfidence });
+      }
+      break;
+    }
+    case 'trial_subscription': {
+      // Free trial: the checkout and the first invoice are 0 (not revenue) and carry the signals; the paid
+      // invoices that follow name nothing. The first paid one is the first payment, the others inherit it.
+      const sub = `sub_${i}`;
+      const trialInv = `in_${i}_t`;
+      payments.push(payment({ evt: `evt_${i}_tcs`, eventType: 'checkout.session.completed', at: at(3000), amount: 0, kind: 'subscription_initial', refs: { checkoutSession: `cs_${i}`, subscription: sub, invoice: trialInv, customer: `cus_${i}` }, signals: sig(0) }));
+      payments.push(payment({ evt: `evt_${i}_tin`, eventType: 'invoice.paid', at: at(1000), amount: 0, kind: 'subscription_initial', refs: { invoice: trialInv, subscription: sub, customer: `cus_${i}` }, signals: sig(1) }));
+      for (let k = 1; k <= o.renewals + 1; k++) {
+        const t = 14 * DAY + (k - 1) * 30 * DAY;
+        const inv = `in_${i}_${k}`;
+        const pi = `pi_${i}_${k}`;
+        const ch = `ch_${i}_${k}`;
+        const kind: PaymentKind | null = o.renewalKindStated ? 'subscription_renewal' : null;
+        payments.push(payment({ evt: `evt_${i}_${k}_in`, eventType: 'invoice.paid', at: at(t + 1000), amount, kind, refs: { invoice: inv, subscription: sub, customer: `cus_${i}` } }));
+        payments.push(payment({ evt: `evt_${i}_${k}_ip`, eventType: 'invoice_payment.paid', at: at(t + 1500), amount, refs: { invoice: inv, paymentIntent: pi } }));
+        payments.push(payment({ evt: `evt_${i}_${k}_pi`, eventType: 'payment_intent.succeeded', at: at(t), amount, refs: { paymentIntent: pi, customer: `cus_${i}` } }));
+        payments.push(payment({ evt: `evt_${i}_${k}_ch`, eventType: 'charge.succeeded', at: at(t), amount, refs: { charge: ch, paymentIntent: pi } }));
+        const refunded = k === o.renewals + 1 ? addRefunds('stripe', 'eur', { charge: ch, paymentIntent: pi }, `${i}_${k}`, t + 40 * MIN) : 0;
+        expected.push({ key: `stripe:${inv}`, grossMinor: amount, refundedMinor: refunded, kind: k === 1 ? 'subscription_initial' : 'subscription_renewal', confidence: expectedConfidence });
       }
       break;
     }

@@ -105,7 +105,7 @@ export function clusterPaymentFacts(facts: Iterable<StoredPaymentFact>): { clust
     group.sort(byTimeThenId);
     const provider = group[0]!.event.provider;
     const key = survivorKey(provider, group);
-    if (key === null) continue; // unreachable: a fact with link keys has at least one id
+    if (key === null) continue; // only a trial-start key and no payment id: never revenue (its signals are read from the facts)
     clusters.push({ provider, paymentKey: key, linkKeys: sortedDistinct(group.flatMap((f) => f.linkKeys)), facts: group });
   }
   clusters.sort((a, b) => compareStrings(a.paymentKey, b.paymentKey));
