@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TOPICS, type NormalizedPaymentEvent, type SessionEvent } from '@metrivo/contracts';
+import type { RecordWrite } from './domain';
 import { BatchingProducer, provisionTopics } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
@@ -168,4 +169,57 @@ describe('a crash mid-batch (real broker and database)', () => {
     const stored = await restarted[0]!.stores.records.findByKeys(w, expected.map((s) => s.paymentKey));
     expect(stored.map((r) => stateContent(r.state)).sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1))).toEqual(expected);
   }, 80_000);
+
+  it('the initial’s upgraded record written, the renewal’s write lost (crash between the two writes) → the retry aligns the renewal', async () => {
+    // Instances of other tests consume the same topics into their own databases and would publish this
+    // website's states too: only this test's instance may run.
+    await Promise.all(apps.splice(0).map((a) => a.stop()));
+    const w = `${prefix}_${shortId('w')}`;
+    const dbName = uniqueId('test_attribution_partial');
+    const groupId = uniqueId('test-attribution-partial');
+    databases.push(dbName);
+    await startGroupAtEnd(kafka, groupId, [TOPICS.payments.name, TOPICS.visitorSessions.name]);
+    const app = await startInstance(dbName, groupId);
+    await app.consumer.joined;
+
+    // A subscription whose session is not recorded yet: initial and renewal published as none.
+    const now = Math.floor(Date.now() / 1000);
+    const ids = { metrivo_session_id: 's_part', metrivo_visitor_id: 'v_part' };
+    const initial = stripe.subscriptionCheckoutScenario({ apiVersion: basil, amount: 1500, sessionMetadata: ids, subscriptionMetadata: ids, at: now - 3 * 3600 });
+    const renewal = stripe.subscriptionRenewalScenario({ apiVersion: basil, amount: 1500, subscription: initial.ids.subscription!, customer: initial.ids.customer!, at: now - 3600 });
+    const initialKey = `stripe:${initial.ids.invoice}`;
+    const renewalKey = `stripe:${renewal.ids.invoice}`;
+    await sendPayments(producer, normalizeStripe(w, emailHashKey, [...initial.events, ...renewal.events]));
+    await reader.waitFor(
+      () => reader.latest(w).get(initialKey)?.eventIds.length === initial.events.length && reader.latest(w).get(renewalKey)?.eventIds.length === renewal.events.length,
+      'both payments',
+    );
+    expect(reader.latest(w).get(renewalKey)!.attribution).toMatchObject({ confidence: 'none', matchedBy: 'subscription' });
+
+    // The late session upgrades the initial; its write lands, then the process "dies" before the renewal's.
+    const records = app.stores.records;
+    const write = records.write.bind(records);
+    let crashed = false;
+    records.write = async (writes: readonly RecordWrite[]) => {
+      const keys = writes.map((x) => x.record.paymentKey);
+      if (!crashed && keys.includes(initialKey) && keys.includes(renewalKey)) {
+        crashed = true;
+        await write(writes.filter((x) => x.record.paymentKey !== renewalKey));
+        throw new Error('injected: crash between the initial’s and the renewal’s record writes');
+      }
+      return write(writes);
+    };
+    await sendTracker(producer, [trackerSession(w, { sessionId: 's_part', visitorId: 'v_part', startedMinutesAgo: 200, referrer: 'https://www.google.com/' })]);
+
+    // The batch is retried: the initial is unchanged by then, and the renewal still follows it.
+    const high = (key: string) => reader.latest(w).get(key)?.attribution.confidence === 'high';
+    await reader.waitFor(() => high(initialKey) && high(renewalKey), 'the initial upgraded and the renewal following it', 30_000);
+    expect(crashed).toBe(true);
+    const first = reader.latest(w).get(initialKey)!;
+    expect(first.attribution).toMatchObject({ confidence: 'high', matchedBy: 'session', sessionId: 's_part' });
+    expect(reader.latest(w).get(renewalKey)!.attribution).toEqual({ ...first.attribution, matchedBy: 'subscription' });
+    const stored = await app.stores.records.findByKeys(w, [renewalKey]);
+    expect(stored[0]!.state.attribution).toEqual({ ...first.attribution, matchedBy: 'subscription' });
+    expect(revisionViolations(reader.received)).toEqual([]);
+  }, 60_000);
 });

@@ -263,8 +263,15 @@ export function ownAttribution(
   return attributePayment(basis, sessions, settings);
 }
 
-export function upgradeEntry(basis: AttributionBasis, attribution: Attribution, firstPublishedAt: string, settings: AttributionSettings): PaymentRecord['upgrade'] {
-  const keys = upgradeKeys(basis, attribution);
+/** `keepSettled`: stay in the index until the horizon even when settled (subscription initials, see late-upgrade.ts). */
+export function upgradeEntry(
+  basis: AttributionBasis,
+  attribution: Attribution,
+  firstPublishedAt: string,
+  settings: AttributionSettings,
+  keepSettled = false,
+): PaymentRecord['upgrade'] {
+  const keys = upgradeKeys(basis, attribution, keepSettled);
   return keys.length === 0 ? null : { keys, until: lateUpgradeUntil(basis.paidAt, firstPublishedAt, settings) };
 }
 
@@ -388,7 +395,7 @@ export function applyPaymentEvents(input: ApplyPaymentEventsInput): ApplyPayment
         explicitKind: p.explicitKind,
         attributionBasis: p.basis,
         inheritsFrom: inherited ? p.initialKey : null,
-        upgrade: inherited ? null : upgradeEntry(p.basis, attribution, firstPublishedAt, settings),
+        upgrade: inherited ? null : upgradeEntry(p.basis, attribution, firstPublishedAt, settings, p.kind === 'subscription_initial' && content.subscriptionKey !== null),
         firstPublishedAt,
       },
       now,

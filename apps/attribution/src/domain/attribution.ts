@@ -158,9 +158,11 @@ export function isSettled(attribution: Attribution, basis: AttributionBasis): bo
 /**
  * Index keys of the late-upgrade lookup (see late-upgrade.ts): a payment is found again when a session
  * it named (`s:`), a visitor it named or was credited to (`v:`), or an email it carried (`e:`) gets new data.
+ * Settled payments have none, unless `keepSettled` (a subscription's first payment: its renewals must be
+ * findable through it until the horizon, see reattributePayments).
  */
-export function upgradeKeys(basis: AttributionBasis, attribution: Attribution): string[] {
-  if (isSettled(attribution, basis)) return [];
+export function upgradeKeys(basis: AttributionBasis, attribution: Attribution, keepSettled = false): string[] {
+  if (!keepSettled && isSettled(attribution, basis)) return [];
   const keys = [
     ...basis.sessionIds.map((s) => `s:${s}`),
     ...basis.visitorIds.map((v) => `v:${v}`),

@@ -76,6 +76,51 @@ describe('reattributePayments', () => {
     expect(states.get('stripe:in_2')?.attribution).toMatchObject({ confidence: 'high', matchedBy: 'subscription', sessionId: 's_3' });
   });
 
+  it('brings renewals in line with their initial even when the initial is unchanged (its write landed, the renewal’s did not)', () => {
+    const edge = createReferenceEdge(WEBSITE);
+    edge.ingestPayments([
+      payment({ evt: 'e1', at: at(0), amount: 900, kind: 'subscription_initial', refs: { invoice: 'in_1', subscription: 'sub_1' }, signals: { sessionId: 's_3', visitorId: 'v_9' } }),
+      payment({ evt: 'e2', at: at(60), amount: 900, kind: 'subscription_renewal', refs: { invoice: 'in_2', subscription: 'sub_1' } }),
+    ], at(61));
+    const initial = edge.records().find((r) => r.paymentKey === 'stripe:in_1')!;
+    const renewal = edge.records().find((r) => r.paymentKey === 'stripe:in_2')!;
+    const view = createSessionView(WEBSITE, [s3]);
+    const first = reattributePayments({ websiteId: WEBSITE, candidates: [initial], subscriptionMembers: [initial, renewal], sessions: view, now: at(70) });
+    expect(first.recordWrites.map((w) => w.record.paymentKey)).toEqual(['stripe:in_1', 'stripe:in_2']);
+    // Crash (or a lost compare-and-set) between the two writes: only the initial's landed.
+    const upgraded = first.recordWrites[0]!.record;
+    expect(upgraded.state.attribution).toMatchObject({ confidence: 'high', matchedBy: 'session' });
+    // A subscription's first payment stays findable through the late-upgrade index until its horizon, even
+    // settled, so that the retry (same tracker data: s:s_3) finds it again.
+    expect(upgraded.upgrade?.keys).toContain('s:s_3');
+    const retry = reattributePayments({ websiteId: WEBSITE, candidates: [upgraded], subscriptionMembers: [upgraded, renewal], sessions: view, now: at(71) });
+    const byKey = new Map(retry.recordWrites.map((w) => [w.record.paymentKey, w]));
+    expect([...byKey.keys()]).toEqual(['stripe:in_2']); // the initial is left as it is
+    expect(byKey.get('stripe:in_2')!.expectedVersion).toBe(renewal.version);
+    expect(byKey.get('stripe:in_2')!.record.state.attribution).toEqual({ ...upgraded.state.attribution, matchedBy: 'subscription' });
+    // The initial's unconfirmed revision is produced again too (outbox), then a third run changes nothing.
+    expect(retry.toPublish.map((s) => s.paymentKey)).toEqual(['stripe:in_1', 'stripe:in_2']);
+    const settledRenewal = byKey.get('stripe:in_2')!.record;
+    const third = reattributePayments({ websiteId: WEBSITE, candidates: [upgraded], subscriptionMembers: [upgraded, settledRenewal], sessions: view, now: at(72) });
+    expect(third.recordWrites).toEqual([]);
+  });
+
+  it('aligns renewals with an initial past its horizon without re-attributing the initial', () => {
+    const edge = createReferenceEdge(WEBSITE);
+    edge.ingestPayments([
+      payment({ evt: 'e1', at: at(0), amount: 900, kind: 'subscription_initial', refs: { invoice: 'in_1', subscription: 'sub_1' }, signals: { sessionId: 's_3' } }),
+      payment({ evt: 'e2', at: at(60), amount: 900, kind: 'subscription_renewal', refs: { invoice: 'in_2', subscription: 'sub_1' } }),
+    ], at(61));
+    const initial = edge.records().find((r) => r.paymentKey === 'stripe:in_1')!;
+    const renewal = edge.records().find((r) => r.paymentKey === 'stripe:in_2')!;
+    const stale = { ...renewal, state: { ...renewal.state, attribution: { ...renewal.state.attribution, visitorId: 'v_stale' } } };
+    const late = new Date(Date.parse(initial.upgrade!.until) + 1).toISOString();
+    const out = reattributePayments({ websiteId: WEBSITE, candidates: [initial], subscriptionMembers: [initial, stale], sessions: createSessionView(WEBSITE, [s3]), now: late });
+    expect(out.recordWrites.map((w) => [w.record.paymentKey, w.record.state.attribution])).toEqual([
+      ['stripe:in_2', { ...initial.state.attribution, matchedBy: 'subscription' }],
+    ]);
+  });
+
   it('re-publishes records whose produce is still pending, even when nothing changes', () => {
     const rec = { ...recordFor({ sessionId: 's_x' }), pendingPublish: 1 };
     const out = reattributePayments({ websiteId: WEBSITE, candidates: [rec], subscriptionMembers: [], sessions: createSessionView(WEBSITE, []), now: at(60) });

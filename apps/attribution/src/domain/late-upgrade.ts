@@ -73,7 +73,13 @@ export interface ReattributeInput {
  * from the store). At equal confidence it replaces it too when it differs: the same rule applied to more
  * complete tracker data (a later session before the payment, a previous session found for a checkout
  * return) — this keeps the final state a function of the data, not of when it arrived.
- * Renewals that carry a changed initial payment's attribution are updated with it.
+ *
+ * Renewals that inherit from a candidate are then brought in line with the candidate's attribution as it
+ * now stands — also when the candidate itself did not change (or is past its horizon). The initial's and
+ * its renewals' writes are separate compare-and-sets: a crash between them, or a renewal write lost to a
+ * concurrent writer, leaves the initial upgraded and the renewal stale. The retry then finds the initial
+ * unchanged, so "update renewals only when the initial changed" would leave the renewal stale forever
+ * (DESIGN §7: a crash at any point must converge). Aligning is idempotent: an aligned renewal needs no write.
  */
 export function reattributePayments(input: ReattributeInput): PaymentChanges {
   const { websiteId, sessions, now } = input;
@@ -87,26 +93,37 @@ export function reattributePayments(input: ReattributeInput): PaymentChanges {
   const candidateKeys = new Set(input.candidates.map((r) => r.paymentKey));
   for (const key of [...candidateKeys].sort()) {
     const r = loaded.get(key)!;
+    if (r.state.status === 'merged' || r.inheritsFrom !== null) continue;
+    let attribution = r.state.attribution;
     const basis = r.attributionBasis;
-    if (r.state.status === 'merged' || r.inheritsFrom !== null || basis === null || r.upgrade === null) continue;
-    if (toMs(r.upgrade.until) < nowMs) continue;
-    const fresh = attributePayment(basis, sessions, settings);
-    const current = r.state.attribution;
-    if (confidenceRank(fresh.confidence) < confidenceRank(current.confidence) || sameData(fresh, current)) continue;
-
-    const w = planRecordWrite(r, { ...nextOf(r), content: { ...stateContent(r.state), attribution: fresh }, upgrade: upgradeEntry(basis, fresh, r.firstPublishedAt, settings) }, now);
-    if (w) writes.push(w);
+    if (basis !== null && r.upgrade !== null && toMs(r.upgrade.until) >= nowMs) {
+      const fresh = attributePayment(basis, sessions, settings);
+      if (confidenceRank(fresh.confidence) >= confidenceRank(attribution.confidence) && !sameData(fresh, attribution)) {
+        const keep = keepsUpgradeEntry(r);
+        const w = planRecordWrite(r, { ...nextOf(r), content: { ...stateContent(r.state), attribution: fresh }, upgrade: upgradeEntry(basis, fresh, r.firstPublishedAt, settings, keep) }, now);
+        if (w) writes.push(w);
+        attribution = fresh;
+      }
+    }
 
     if (r.state.kind === 'subscription_initial' && r.state.subscriptionKey !== null) {
+      const inherited: Attribution = inheritAttribution(attribution);
       for (const m of loaded.values()) {
         if (m.inheritsFrom !== r.paymentKey || m.state.status === 'merged') continue;
-        const inherited: Attribution = inheritAttribution(fresh);
         const mw = planRecordWrite(m, { ...nextOf(m), content: { ...stateContent(m.state), attribution: inherited } }, now);
         if (mw) writes.push(mw);
       }
     }
   }
   return collectChanges(loaded, writes);
+}
+
+/**
+ * A subscription's first payment stays in the late-upgrade index until its horizon even once settled: the
+ * retry of an interrupted upgrade must find it again to align its renewals (see reattributePayments).
+ */
+export function keepsUpgradeEntry(r: { state: { kind: string; subscriptionKey: string | null } }): boolean {
+  return r.state.kind === 'subscription_initial' && r.state.subscriptionKey !== null;
 }
 
 function nextOf(r: PaymentRecord) {
