@@ -4,7 +4,7 @@ import { reattributePayments } from './late-upgrade';
 import { toStoredPaymentFact } from './payment-facts';
 import type { PaymentRecord } from './payment-records';
 import { createSessionView } from './sessions';
-import { emailHashOf, payment, refund, session, WEBSITE } from './test-support/builders';
+import { emailHashOf, identify, payment, refund, session, WEBSITE } from './test-support/builders';
 import { createReferenceEdge, type ReferenceEdge } from './test-support/reference-edge';
 
 const T0 = '2026-11-29T10:09:30.000Z';
@@ -368,6 +368,25 @@ describe('late tracker data', () => {
     expect(edge.lastPaymentResult()?.learnedIdentities).toEqual([{ websiteId: WEBSITE, emailHash: emailHashOf('kim'), visitorId: 'v_k', at: at(50), learnedFrom: 'payment' }]);
     expect(stateOf(edge, 'stripe:pi_2').attribution).toMatchObject({ confidence: 'medium', visitorId: 'v_k' });
     expect(stateOf(edge, 'stripe:pi_1').attribution).toMatchObject({ confidence: 'low', matchedBy: 'email', visitorId: 'v_k', sessionId: 's_k' });
+  });
+
+  it('a second report of the same payment naming the identified visitor keeps low/email (was lowered to none)', () => {
+    const edge = createReferenceEdge(WEBSITE);
+    edge.ingestTracker([identify({ visitorId: 'v_2', email: 'jane', at: at(-50 * 86_400) })], NOW);
+    edge.ingestPayments([payment({ evt: 'evt_inv', eventType: 'invoice.paid', at: at(0), amount: 2000, refs: { invoice: 'in_9', paymentIntent: 'pi_9' }, signals: { emailHash: emailHashOf('jane') } })], NOW);
+    expect(stateOf(edge, 'stripe:in_9').attribution).toMatchObject({ confidence: 'low', matchedBy: 'email', visitorId: 'v_2' });
+    edge.ingestPayments([payment({ evt: 'evt_pi9', eventType: 'payment_intent.succeeded', at: at(0), amount: 2000, refs: { paymentIntent: 'pi_9' }, signals: { visitorId: 'v_2' } })], NOW);
+    expect(stateOf(edge, 'stripe:in_9').attribution).toMatchObject({ confidence: 'low', matchedBy: 'email', visitorId: 'v_2' });
+  });
+
+  it('a payment does not vouch for itself, also when an earlier report moves its paid time back', () => {
+    const edge = createReferenceEdge(WEBSITE);
+    // The checkout report (naming visitor and email) comes first: the pair is learned at its time, +2 s.
+    edge.ingestPayments([checkoutCompleted], NOW);
+    expect(stateOf(edge, 'stripe:pi_1').attribution.confidence).toBe('none');
+    // The PaymentIntent report moves paidAt back to +0 s; the pair learned at +2 s is still this payment's own.
+    edge.ingestPayments([piSucceeded], NOW);
+    expect(stateOf(edge, 'stripe:pi_1')).toMatchObject({ paidAt: at(0), attribution: { confidence: 'none', matchedBy: 'none', visitorId: 'v_9' } });
   });
 
   it('no upgrade after the horizon (configurable)', () => {

@@ -20,7 +20,7 @@ import {
   stateContent,
   type StateContent,
 } from './payment-records';
-import { earlierIdentity, type EmailIdentity, type SessionView } from './sessions';
+import { preferredIdentity, type EmailIdentity, type SessionView } from './sessions';
 import { addMs, canonicalIso, compareIso, compareStrings, DAY_MS, HOUR_MS, sameData, sortedDistinct, toMs } from './util';
 
 /**
@@ -137,7 +137,7 @@ export interface ApplyPaymentEventsResult extends PaymentChanges {
   /** Batch facts the snapshot did not contain: insert if absent (empty when the edge inserted them first). */
   factInserts: StoredPaymentFact[];
   /**
-   * email→visitor pairs taught by payments carrying both. The edge upserts them (keeping the earliest `at`)
+   * email→visitor pairs taught by payments carrying both. The edge upserts them (keeping the sighting `preferredIdentity` keeps)
    * and then runs the late-upgrade path for them like identify events (every time: it is idempotent).
    */
   learnedIdentities: EmailIdentity[];
@@ -430,7 +430,7 @@ export function applyPaymentEvents(input: ApplyPaymentEventsInput): ApplyPayment
     for (const emailHash of f.signals.emailHashes) {
       for (const visitorId of f.signals.visitorIds) {
         const k = `${emailHash}|${visitorId}`;
-        learned.set(k, earlierIdentity(learned.get(k) ?? null, { websiteId, emailHash, visitorId, at: f.money.paidAt, learnedFrom: 'payment' }));
+        learned.set(k, preferredIdentity(learned.get(k) ?? null, { websiteId, emailHash, visitorId, at: f.money.paidAt, learnedFrom: 'payment' }));
       }
     }
   }

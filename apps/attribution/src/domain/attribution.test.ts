@@ -72,6 +72,33 @@ describe('attributePayment: the confidence table', () => {
     expect([a.confidence, a.matchedBy, a.visitorId, a.sessionId]).toEqual(['low', 'email', 'v_7', 's_7']);
   });
 
+  it('low/email also for the visitor the payment names, when an identify event ties it to the email (more data never lowers it)', () => {
+    // v_2 has no recorded session (the visitor rule fails), but an identify event tied it to jane.
+    const v = createSessionView(WEBSITE, [], [learned('jane', 'v_2', '2026-10-10T00:00:00.000Z')]);
+    const emailOnly = attributePayment(basis({ emailHashes: [emailHashOf('jane')] }), v, settings);
+    const withVisitor = attributePayment(basis({ emailHashes: [emailHashOf('jane')], visitorIds: ['v_2'] }), v, settings);
+    expect(emailOnly).toEqual({ confidence: 'low', matchedBy: 'email', visitorId: 'v_2', sessionId: null, source: null });
+    expect(withVisitor).toEqual(emailOnly);
+  });
+
+  it('low/email for the named visitor through an identity another (earlier) payment taught', () => {
+    const v = createSessionView(WEBSITE, [], [learned('jane', 'v_2', '2026-10-01T00:00:00.000Z', 'payment')]);
+    const a = attributePayment(basis({ emailHashes: [emailHashOf('jane')], visitorIds: ['v_2'] }), v, settings);
+    expect([a.confidence, a.matchedBy, a.visitorId]).toEqual(['low', 'email', 'v_2']);
+  });
+
+  it('a payment never vouches for itself: the pair it taught (at its own paid time) does not count for it', () => {
+    const v = createSessionView(WEBSITE, [], [learned('jane', 'v_2', PAID_AT, 'payment')]);
+    const a = attributePayment(basis({ emailHashes: [emailHashOf('jane')], visitorIds: ['v_2'] }), v, settings);
+    expect(a).toEqual({ confidence: 'none', matchedBy: 'none', visitorId: 'v_2', sessionId: null, source: null });
+  });
+
+  it('an identify event counts even when a payment taught the same pair earlier (identify sightings are kept over payment ones)', () => {
+    const v = createSessionView(WEBSITE, [], [learned('jane', 'v_2', PAID_AT, 'payment'), learned('jane', 'v_2', '2026-12-05T00:00:00.000Z', 'identify')]);
+    const a = attributePayment(basis({ emailHashes: [emailHashOf('jane')], visitorIds: ['v_2'] }), v, settings);
+    expect([a.confidence, a.matchedBy, a.visitorId]).toEqual(['low', 'email', 'v_2']);
+  });
+
   it('low/email without a session in the window keeps the visitor, sessionId and source null', () => {
     const v = createSessionView(WEBSITE, [], [learned('jane', 'v_42')]);
     expect(attributePayment(basis({ emailHashes: [emailHashOf('jane')] }), v, settings)).toEqual({

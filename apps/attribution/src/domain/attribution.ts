@@ -1,6 +1,6 @@
 import type { Attribution, AttributionSource, Confidence, SessionRecord } from '@metrivo/contracts';
 import { deriveChannel } from './channel';
-import { isQualifyingSession, type SessionView } from './sessions';
+import { isQualifyingSession, type EmailIdentity, type SessionView } from './sessions';
 import { compareIso, compareStrings, DAY_MS, toMs, sortedDistinct } from './util';
 
 /**
@@ -126,10 +126,11 @@ export function attributePayment(basis: AttributionBasis, view: SessionView, set
     return best ? credited('medium', 'visitor', best.visitorId, best.session) : credited('medium', 'visitor', firstKnown, null);
   }
 
-  // low: the email identifies some other visitor.
+  // low: the email identifies a visitor — also one the payment names (it failed the visitor rule, having no
+  // recorded session, but an identify event or another payment can still tie it to the email).
   const identities = sortedDistinct(basis.emailHashes)
     .flatMap((e) => view.visitorsForEmail(e))
-    .filter((i) => i.websiteId === view.websiteId && !visitorIds.includes(i.visitorId));
+    .filter((i) => i.websiteId === view.websiteId && vouchesFor(i, basis));
   if (identities.length > 0) {
     const candidates = sortedDistinct(identities.map((i) => i.visitorId));
     const best = bestVisitorSession(candidates, view, from, basis.paidAt);
@@ -139,6 +140,20 @@ export function attributePayment(basis: AttributionBasis, view: SessionView, set
   }
 
   return { confidence: 'none', matchedBy: 'none', visitorId: visitorIds[0] ?? null, sessionId: sessionIds[0] ?? null, source: null };
+}
+
+/**
+ * Whether an email→visitor identity may vouch for this payment. Identify events always may. A pair learned
+ * from a payment may not when this very payment may have taught it: it names the visitor and the pair was
+ * not learned before its paid time. A payment must not vouch for itself. The test is "not before", not
+ * "at the same instant": a pair is learned at the paid time the payment had when it was computed, which
+ * an earlier report of the same payment can still move back (paidAt is the earliest report).
+ * Only that is excluded, not the named visitors as such: excluding them made a second report of the same
+ * payment, naming the visitor an identify event had matched, drop low to none.
+ */
+function vouchesFor(identity: EmailIdentity, basis: AttributionBasis): boolean {
+  if (identity.learnedFrom === 'identify') return true;
+  return !(basis.visitorIds.includes(identity.visitorId) && toMs(identity.at) >= toMs(basis.paidAt));
 }
 
 /** A renewal carries its subscription's first payment's attribution (DESIGN §6), whatever its confidence. */

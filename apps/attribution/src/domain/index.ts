@@ -5,7 +5,7 @@ export { deriveChannel, type ChannelInput } from './channel';
 export { isPaymentCheckoutReferrer, referrerHost } from './referrer';
 export {
   createSessionView,
-  earlierIdentity,
+  preferredIdentity,
   identityFromIdentify,
   isQualifyingSession,
   newerSession,

@@ -95,7 +95,7 @@ function buildScenario(i: number, o: ScenarioOptions): Scenario {
 
   const visitorKnown = o.sessionRecorded || o.olderSession || o.checkoutReturn;
   const expectedConfidence: Confidence =
-    o.sessionNamed && (o.namesReturnSession ? o.checkoutReturn : o.sessionRecorded) ? 'high' : o.visitorNamed && visitorKnown ? 'medium' : o.emailNamed && o.identified && !o.visitorNamed ? 'low' : 'none';
+    o.sessionNamed && (o.namesReturnSession ? o.checkoutReturn : o.sessionRecorded) ? 'high' : o.visitorNamed && visitorKnown ? 'medium' : o.emailNamed && o.identified ? 'low' : 'none'; // an identify event vouches also for a named visitor without sessions
 
   const amount = o.amount;
   const payments: NormalizedPaymentEvent[] = [];

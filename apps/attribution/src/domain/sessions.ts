@@ -4,7 +4,8 @@ import { compareIso, compareStrings, stableStringify, toMs } from './util';
 
 /**
  * A visitor's email hash, learned from an identify event or from a payment that carried both the email
- * and the visitor id. One document per (websiteId, emailHash, visitorId); `at` is the earliest sighting.
+ * and the visitor id. One document per (websiteId, emailHash, visitorId), the sighting `preferredIdentity`
+ * keeps (`at` is that sighting's time; for a payment, its paid time).
  */
 export interface EmailIdentity {
   websiteId: string;
@@ -48,12 +49,17 @@ export function newerSession(existing: SessionRecord | null, incoming: SessionRe
   return compareStrings(stableStringify(incoming), stableStringify(existing)) > 0 ? incoming : existing;
 }
 
-/** Keep the earliest sighting of an (email, visitor) pair; identify wins ties over payment learning. */
-export function earlierIdentity(existing: EmailIdentity | null, incoming: EmailIdentity): EmailIdentity {
+/**
+ * The one sighting kept per (email, visitor) pair: an identify event over a payment, then the earliest.
+ * Why identify first: an identify event vouches for every payment of that email, a payment-learned pair only
+ * for other payments (see attributePayment), so keeping the earlier payment sighting would lose a later
+ * identify event's vouching. Among sightings of one kind the earliest vouches for the most payments. A total
+ * order, so any arrival order keeps the same sighting.
+ */
+export function preferredIdentity(existing: EmailIdentity | null, incoming: EmailIdentity): EmailIdentity {
   if (existing === null) return incoming;
-  const byTime = compareIso(incoming.at, existing.at);
-  if (byTime !== 0) return byTime < 0 ? incoming : existing;
-  return incoming.learnedFrom === 'identify' ? incoming : existing;
+  if (incoming.learnedFrom !== existing.learnedFrom) return incoming.learnedFrom === 'identify' ? incoming : existing;
+  return compareIso(incoming.at, existing.at) < 0 ? incoming : existing;
 }
 
 export function identityFromIdentify(event: IdentifyRecord): EmailIdentity {
@@ -84,7 +90,7 @@ export function createSessionView(
   for (const i of identities) {
     if (i.websiteId !== websiteId) continue;
     const k = `${i.emailHash}\u0000${i.visitorId}`;
-    identityByPair.set(k, earlierIdentity(identityByPair.get(k) ?? null, i));
+    identityByPair.set(k, preferredIdentity(identityByPair.get(k) ?? null, i));
   }
   const byEmail = new Map<string, EmailIdentity[]>();
   const emailsByVisitor = new Map<string, string[]>();

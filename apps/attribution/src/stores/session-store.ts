@@ -74,11 +74,10 @@ function isNewer(a: RankedSession, b: RankedSession): boolean {
   return a.lastSeenMs !== b.lastSeenMs ? a.lastSeenMs > b.lastSeenMs : a.rank > b.rank;
 }
 
-function isEarlier(a: EmailIdentity, b: EmailIdentity): boolean {
-  const ta = Date.parse(a.at);
-  const tb = Date.parse(b.at);
-  if (ta !== tb) return ta < tb;
-  return a.learnedFrom === 'identify' && b.learnedFrom === 'payment';
+/** `preferredIdentity` (domain/sessions.ts) as a strict order: an identify sighting over a payment one, then the earliest. */
+function isPreferred(a: EmailIdentity, b: EmailIdentity): boolean {
+  if (a.learnedFrom !== b.learnedFrom) return a.learnedFrom === 'identify';
+  return Date.parse(a.at) < Date.parse(b.at);
 }
 
 function toIdentity(d: EmailIdentity): EmailIdentity {
@@ -183,21 +182,21 @@ export class SessionStore {
     if (this.stored.size > this.cacheSize) this.stored.delete(this.stored.keys().next().value!);
   }
 
-  /** Stores each identity unless an earlier (or equally early identify) sighting is stored. */
+  /** Stores each identity unless the stored sighting is preferred (`isPreferred`: identify first, then the earliest). */
   async storeIdentities(input: readonly EmailIdentity[]): Promise<number> {
     const earliest = new Map<string, EmailIdentity>();
     for (const i of input) {
       const id = identityDocumentId(i);
       const cur = earliest.get(id);
-      if (!cur || isEarlier(i, cur)) earliest.set(id, i);
+      if (!cur || isPreferred(i, cur)) earliest.set(id, i);
     }
     const writes = [...earliest].map(([id, i]) => {
       const atDate = new Date(i.at);
-      const replaceable: Filter<IdentityDocument>[] = [{ atDate: { $gt: atDate } }];
-      if (i.learnedFrom === 'identify') replaceable.push({ atDate, learnedFrom: 'payment' });
+      // The stored sighting loses to an earlier one of the same kind, and any payment sighting to an identify.
+      const replaceable: Filter<IdentityDocument>[] = [{ learnedFrom: i.learnedFrom, atDate: { $gt: atDate } }];
+      if (i.learnedFrom === 'identify') replaceable.push({ learnedFrom: 'payment' });
       const doc: IdentityDocument = { _id: id, ...toIdentity(i), atDate };
-      const loses = (stored: IdentityDocument): boolean =>
-        stored.atDate > atDate || (stored.atDate.getTime() === atDate.getTime() && i.learnedFrom === 'identify' && stored.learnedFrom === 'payment');
+      const loses = (stored: IdentityDocument): boolean => isPreferred(i, stored);
       return { doc, storedLoses: { $or: replaceable } as Filter<IdentityDocument>, loses };
     });
     await this.lookups.add(

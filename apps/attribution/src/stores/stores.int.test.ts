@@ -91,17 +91,28 @@ describe('SessionStore', () => {
     expect(await stored()).toEqual(at('2026-11-29T11:35:00Z', '/b'));
   });
 
-  it('keeps the earliest sighting of an identity; an identify event wins a tie with a payment', async () => {
+  it('keeps one sighting per identity: an identify event over a payment (whatever their times), then the earliest', async () => {
     const w = uniqueId('w');
     const base = { websiteId: w, emailHash: emailHashOf('jane'), visitorId: 'v1' };
+    const stored = async () => (await stores.sessions.identities.find({ websiteId: w }).toArray()).map((d) => [d.at, d.learnedFrom]);
     await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T10:00:00.000Z', learnedFrom: 'payment' }]);
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T09:00:00.000Z', learnedFrom: 'payment' }]);
+    expect(await stored()).toEqual([['2026-11-29T09:00:00.000Z', 'payment']]); // earliest payment
+    // A later identify event still replaces it: it vouches for every payment, a payment sighting only for later ones.
     await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T11:00:00.000Z', learnedFrom: 'identify' }]);
-    let stored = await stores.sessions.identities.find({ websiteId: w }).toArray();
-    expect(stored.map((d) => [d.at, d.learnedFrom])).toEqual([['2026-11-29T10:00:00.000Z', 'payment']]);
-    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T10:00:00Z', learnedFrom: 'identify' }]);
-    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T10:00:00.000Z', learnedFrom: 'payment' }]);
-    stored = await stores.sessions.identities.find({ websiteId: w }).toArray();
-    expect(stored.map((d) => d.learnedFrom)).toEqual(['identify']);
+    expect(await stored()).toEqual([['2026-11-29T11:00:00.000Z', 'identify']]);
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T08:00:00.000Z', learnedFrom: 'payment' }]);
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T12:00:00.000Z', learnedFrom: 'identify' }]);
+    expect(await stored()).toEqual([['2026-11-29T11:00:00.000Z', 'identify']]);
+    await stores.sessions.storeIdentities([{ ...base, at: '2026-11-29T10:30:00.000Z', learnedFrom: 'identify' }]);
+    expect(await stored()).toEqual([['2026-11-29T10:30:00.000Z', 'identify']]); // earliest identify
+    // Both kinds in one batch: the same choice.
+    const w2 = uniqueId('w');
+    await stores.sessions.storeIdentities([
+      { ...base, websiteId: w2, at: '2026-11-29T12:00:00.000Z', learnedFrom: 'identify' },
+      { ...base, websiteId: w2, at: '2026-11-29T09:00:00.000Z', learnedFrom: 'payment' },
+    ]);
+    expect((await stores.sessions.identities.find({ websiteId: w2 }).toArray()).map((d) => d.learnedFrom)).toEqual(['identify']);
   });
 
   it('loads a view with what sessionLookups asks for, and only for its website', async () => {

@@ -4,7 +4,7 @@ import { applyPaymentEvents, emptyPaymentSnapshot, nextPaymentLoad, sessionLooku
 import { reattributePayments, subscriptionKeysToLoad, upgradeLookupKeys, type TrackerSignal } from '../late-upgrade';
 import { toStoredPaymentFact, type StoredPaymentFact } from '../payment-facts';
 import type { PaymentChanges, PaymentRecord } from '../payment-records';
-import { createSessionView, earlierIdentity, identityFromIdentify, newerSession, type EmailIdentity, type SessionView } from '../sessions';
+import { createSessionView, preferredIdentity, identityFromIdentify, newerSession, type EmailIdentity, type SessionView } from '../sessions';
 import { stableStringify, toMs } from '../util';
 
 /**
@@ -123,7 +123,7 @@ export function createReferenceEdge(websiteId: string, settings: AttributionSett
       // 4. learned identities behave like identify events
       for (const i of result.learnedIdentities) {
         const k = `${i.emailHash}|${i.visitorId}`;
-        identities.set(k, earlierIdentity(identities.get(k) ?? null, i));
+        identities.set(k, preferredIdentity(identities.get(k) ?? null, i));
       }
       if (result.learnedIdentities.length > 0) out.push(...trackerPath(result.learnedIdentities, now));
       // 5. post-write recheck of new records against a fresh view
@@ -139,7 +139,7 @@ export function createReferenceEdge(websiteId: string, settings: AttributionSett
         else {
           const i = identityFromIdentify(e);
           const k = `${i.emailHash}|${i.visitorId}`;
-          identities.set(k, earlierIdentity(identities.get(k) ?? null, i));
+          identities.set(k, preferredIdentity(identities.get(k) ?? null, i));
         }
       }
       return trackerPath(events, now);
