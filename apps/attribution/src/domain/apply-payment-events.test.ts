@@ -364,8 +364,9 @@ describe('late tracker data', () => {
     edge.ingestTracker([session({ sessionId: 's_k', visitorId: 'v_k', startedAt: at(-300) })], NOW);
     edge.ingestPayments([payment({ evt: 'evt_1', at: at(0), amount: 100, refs: { paymentIntent: 'pi_1' }, signals: { emailHash: emailHashOf('kim') } })], NOW);
     expect(stateOf(edge, 'stripe:pi_1').attribution.confidence).toBe('none');
-    edge.ingestPayments([payment({ evt: 'evt_2', at: at(50), amount: 100, refs: { paymentIntent: 'pi_2' }, signals: { emailHash: emailHashOf('kim'), visitorId: 'v_k' } })], NOW);
-    expect(edge.lastPaymentResult()?.learnedIdentities).toEqual([{ websiteId: WEBSITE, emailHash: emailHashOf('kim'), visitorId: 'v_k', at: at(50), learnedFrom: 'payment' }]);
+    // Processed later, but paid earlier (-50 s) than pi_1: it vouches for pi_1 (a payment paid after it).
+    edge.ingestPayments([payment({ evt: 'evt_2', at: at(-50), amount: 100, refs: { paymentIntent: 'pi_2' }, signals: { emailHash: emailHashOf('kim'), visitorId: 'v_k' } })], NOW);
+    expect(edge.lastPaymentResult()?.learnedIdentities).toEqual([{ websiteId: WEBSITE, emailHash: emailHashOf('kim'), visitorId: 'v_k', at: at(-50), learnedFrom: 'payment' }]);
     expect(stateOf(edge, 'stripe:pi_2').attribution).toMatchObject({ confidence: 'medium', visitorId: 'v_k' });
     expect(stateOf(edge, 'stripe:pi_1').attribution).toMatchObject({ confidence: 'low', matchedBy: 'email', visitorId: 'v_k', sessionId: 's_k' });
   });
@@ -387,6 +388,20 @@ describe('late tracker data', () => {
     // The PaymentIntent report moves paidAt back to +0 s; the pair learned at +2 s is still this payment's own.
     edge.ingestPayments([piSucceeded], NOW);
     expect(stateOf(edge, 'stripe:pi_1')).toMatchObject({ paidAt: at(0), attribution: { confidence: 'none', matchedBy: 'none', visitorId: 'v_9' } });
+  });
+
+  it('a payment with email and visitor teaches only payments paid after it, whatever the arrival order', () => {
+    const jane = emailHashOf('jane');
+    const early = payment({ provider: 'manual', evt: 'm_early', at: at(0), amount: 1000, refs: { payment: 'early' }, signals: { emailHash: jane } });
+    const teacher = payment({ provider: 'manual', evt: 'm_teach', at: at(86_400), amount: 1000, refs: { payment: 'teach' }, signals: { emailHash: jane, visitorId: 'v_t' } });
+    const late = payment({ provider: 'manual', evt: 'm_late', at: at(2 * 86_400), amount: 1000, refs: { payment: 'late' }, signals: { emailHash: jane } });
+    for (const order of [[early, teacher, late], [teacher, late, early], [late, early, teacher]]) {
+      const edge = createReferenceEdge(WEBSITE);
+      edge.ingestTracker([session({ sessionId: 's_t', visitorId: 'v_t', startedAt: at(-600) })], NOW);
+      for (const e of order) edge.ingestPayments([e], NOW);
+      expect(stateOf(edge, 'manual:early').attribution).toMatchObject({ confidence: 'none', matchedBy: 'none' });
+      expect(stateOf(edge, 'manual:late').attribution).toMatchObject({ confidence: 'low', matchedBy: 'email', visitorId: 'v_t', sessionId: 's_t' });
+    }
   });
 
   it('no upgrade after the horizon (configurable)', () => {

@@ -99,6 +99,17 @@ describe('attributePayment: the confidence table', () => {
     expect([a.confidence, a.matchedBy, a.visitorId]).toEqual(['low', 'email', 'v_2']);
   });
 
+  it('a pair learned from a payment vouches only for payments paid after it (by paid time, not arrival)', () => {
+    const s2 = s({ sessionId: 's_2', visitorId: 'v_2', startedAt: '2026-11-28T10:00:00.000Z', referrer: 'https://www.bing.com/' });
+    const taughtLater = createSessionView(WEBSITE, [s2], [learned('jane', 'v_2', '2026-12-09T00:00:00.000Z', 'payment')]);
+    expect(attributePayment(basis({ emailHashes: [emailHashOf('jane')] }), taughtLater, settings)).toMatchObject({ confidence: 'none', matchedBy: 'none' });
+    const taughtSameInstant = createSessionView(WEBSITE, [s2], [learned('jane', 'v_2', PAID_AT, 'payment')]);
+    expect(attributePayment(basis({ emailHashes: [emailHashOf('jane')] }), taughtSameInstant, settings).confidence).toBe('none');
+    // An identify event keeps its rule: it counts whenever it happened (late tracker data upgrades).
+    const identifiedLater = createSessionView(WEBSITE, [s2], [learned('jane', 'v_2', '2026-12-09T00:00:00.000Z', 'identify')]);
+    expect(attributePayment(basis({ emailHashes: [emailHashOf('jane')] }), identifiedLater, settings)).toMatchObject({ confidence: 'low', visitorId: 'v_2', sessionId: 's_2' });
+  });
+
   it('low/email without a session in the window keeps the visitor, sessionId and source null', () => {
     const v = createSessionView(WEBSITE, [], [learned('jane', 'v_42')]);
     expect(attributePayment(basis({ emailHashes: [emailHashOf('jane')] }), v, settings)).toEqual({

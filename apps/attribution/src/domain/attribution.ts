@@ -143,17 +143,16 @@ export function attributePayment(basis: AttributionBasis, view: SessionView, set
 }
 
 /**
- * Whether an email→visitor identity may vouch for this payment. Identify events always may. A pair learned
- * from a payment may not when this very payment may have taught it: it names the visitor and the pair was
- * not learned before its paid time. A payment must not vouch for itself. The test is "not before", not
- * "at the same instant": a pair is learned at the paid time the payment had when it was computed, which
- * an earlier report of the same payment can still move back (paidAt is the earliest report).
- * Only that is excluded, not the named visitors as such: excluding them made a second report of the same
- * payment, naming the visitor an identify event had matched, drop low to none.
+ * Whether an email→visitor identity may vouch for this payment. Identify events always may, whenever they
+ * happened (late tracker data upgrades a payment). A pair learned from a payment may only when that payment
+ * was paid BEFORE this one (DESIGN §6: "an earlier payment that carried both email and visitor id"). The
+ * identity's `at` is the teaching payment's paid time, so the rule is about payment times, not processing
+ * order, and the fold stays order-independent. This also keeps a payment from vouching for itself: the pair
+ * it teaches is learned at its own paid time (or later, while an earlier report of it is still missing).
  */
 function vouchesFor(identity: EmailIdentity, basis: AttributionBasis): boolean {
   if (identity.learnedFrom === 'identify') return true;
-  return !(basis.visitorIds.includes(identity.visitorId) && toMs(identity.at) >= toMs(basis.paidAt));
+  return toMs(identity.at) < toMs(basis.paidAt);
 }
 
 /** A renewal carries its subscription's first payment's attribution (DESIGN §6), whatever its confidence. */

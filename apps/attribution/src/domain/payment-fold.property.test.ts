@@ -241,6 +241,9 @@ function buildScenario(i: number, o: ScenarioOptions): Scenario {
       payments.push(payment({ provider: 'manual', evt: `rc_${i}_2`, at: at(2 * DAY), amount: amount + 1, currency: 'eur', refs: { payment: `rc-${i}-2` }, signals: { emailHash: emailHashOf(`rc${i}`) } }));
       expected.push({ key: `manual:rc-${i}-1`, grossMinor: amount, refundedMinor: 0, kind: 'one_time', confidence: visitorKnown ? 'medium' : 'none' });
       expected.push({ key: `manual:rc-${i}-2`, grossMinor: amount + 1, refundedMinor: 0, kind: 'one_time', confidence: 'low' });
+      // A payment with only the email, paid BEFORE the one that taught email→visitor: not vouched for.
+      payments.push(payment({ provider: 'manual', evt: `rc_${i}_0`, at: at(-2 * DAY), amount: amount + 2, currency: 'eur', refs: { payment: `rc-${i}-0` }, signals: { emailHash: emailHashOf(`rc${i}`) } }));
+      expected.push({ key: `manual:rc-${i}-0`, grossMinor: amount + 2, refundedMinor: 0, kind: 'one_time', confidence: 'none' });
       break;
     }
   }
