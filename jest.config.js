@@ -1,7 +1,7 @@
 // Two projects: fast unit tests (no servers) and integration tests (*.int.test.ts) that
 // need the real Kafka broker and MongoDB server started by infra/local (see jest/global-setup).
 const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
-const moduleNameMapper = { '^@metrivo/(contracts|kafka|observability|crypto|integration-store)$': '<rootDir>/packages/$1/src/index.ts' };
+const moduleNameMapper = { '^@metrivo/(contracts|kafka|observability|crypto|integration-store|testing)$': '<rootDir>/packages/$1/src/index.ts' };
 const roots = ['<rootDir>/packages', '<rootDir>/apps', '<rootDir>/infra', '<rootDir>/bench', '<rootDir>/scripts', '<rootDir>/e2e'];
 module.exports = {
   projects: [
