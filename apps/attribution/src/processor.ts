@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { paymentStateKey, TOPICS, type NormalizedPaymentEvent, type PaymentState, type SessionEvent, type SessionRecord } from '@metrivo/contracts';
 import { RetryLaterError, type BatchingProducer, type RecordBatch } from '@metrivo/kafka';
 import {
@@ -124,18 +125,37 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return out;
 }
 
+/**
+ * The heartbeat of the consumer batch being handled. kafkajs heartbeats only between handler calls; one call can
+ * span many websites, and while MongoDB or Kafka is failing each of them can take seconds (send timeouts): without
+ * a heartbeat in between, the member would be evicted mid-batch and the partition would move to an instance that
+ * meets the same outage (a rebalance storm). Carried per call, so concurrently handled partitions keep their own.
+ */
+const batchHeartbeat = new AsyncLocalStorage<() => Promise<void>>();
+
+async function heartbeatIfInBatch(): Promise<void> {
+  // Best effort: a refused heartbeat (a rebalance is under way) shows up again where the consumer commits.
+  await batchHeartbeat.getStore()?.().catch(() => undefined);
+}
+
+/**
+ * Runs `run` over `items`, `limit` at a time, heartbeating after each. After the first failure it starts no new
+ * item (the whole batch is retried anyway; going on would only stretch a failing call) and rethrows it.
+ */
 async function forEachLimit<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && errors.length === 0) {
       const item = items[next]!;
       next += 1;
       try {
         await run(item);
       } catch (e) {
         errors.push(e);
+        return;
       }
+      await heartbeatIfInBatch();
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
@@ -204,9 +224,9 @@ export class AttributionProcessor {
   readonly handleBatch = async (batch: RecordBatch): Promise<void> => {
     const started = Date.now();
     if (batch.topic === TOPICS.payments.name) {
-      await this.handlePaymentEvents(batch.records.map((r) => r.value as NormalizedPaymentEvent));
+      await batchHeartbeat.run(batch.heartbeat, () => this.handlePaymentEvents(batch.records.map((r) => r.value as NormalizedPaymentEvent)));
     } else if (batch.topic === TOPICS.visitorSessions.name) {
-      await this.handleTrackerEvents(batch.records.map((r) => r.value as SessionEvent));
+      await batchHeartbeat.run(batch.heartbeat, () => this.handleTrackerEvents(batch.records.map((r) => r.value as SessionEvent)));
     } else {
       this.logger.warn({ topic: batch.topic }, 'batch from an unexpected topic ignored');
       return;

@@ -1,4 +1,4 @@
-import type { PaymentState } from '@metrivo/contracts';
+import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { MongoClient, type Db } from 'mongodb';
 import { KafkaUnavailableError } from '@metrivo/kafka';
 import { DEFAULT_ATTRIBUTION_SETTINGS, toStoredPaymentFact, type PaymentRecord } from '../domain';
@@ -384,6 +384,28 @@ describe('AttributionProcessor outbox (real MongoDB, recording publisher)', () =
     kafkaUp = true;
     await processor.sweepPendingPublishes(60_000);
     expect(published.map((s) => s.paymentKey)).toEqual(['stripe:pi_1']);
+  });
+
+  it('heartbeats between the websites of one batch, and starts no further website after one failed', async () => {
+    const websites = [uniqueId('w'), uniqueId('w'), uniqueId('w')];
+    const records = websites.map((websiteId, i) => ({
+      topic: TOPICS.payments.name, partition: 0, offset: String(i), key: websiteId, timestamp: '0', headers: {}, traceparent: undefined,
+      value: payment({ websiteId, evt: `evt_${i}`, at: '2026-11-29T10:00:00Z', amount: 1000 + i, refs: { paymentIntent: `pi_${i}` } }),
+    }));
+    let heartbeats = 0;
+    const heartbeat = async () => void (heartbeats += 1);
+    const ok = new AttributionProcessor({ stores, settings: DEFAULT_ATTRIBUTION_SETTINGS, logger: quietLogger, websiteConcurrency: 1, publisher: { publish: async () => undefined } });
+    await ok.handleBatch({ topic: TOPICS.payments.name, partition: 0, records, heartbeat });
+    expect(heartbeats).toBeGreaterThanOrEqual(websites.length);
+
+    const attempts: string[] = [];
+    const failing = new AttributionProcessor({
+      stores, settings: DEFAULT_ATTRIBUTION_SETTINGS, logger: quietLogger, websiteConcurrency: 1,
+      publisher: { publish: async (states) => { attempts.push(...states.map((s) => s.websiteId)); throw new KafkaUnavailableError('broker down'); } },
+    });
+    const again = records.map((r, i) => ({ ...r, value: payment({ websiteId: websites[i]!, evt: `evt_r${i}`, at: '2026-11-29T11:00:00Z', amount: 5, refs: { paymentIntent: `pi_r${i}` } }) }));
+    await expect(failing.handleBatch({ topic: TOPICS.payments.name, partition: 0, records: again, heartbeat })).rejects.toBeInstanceOf(KafkaUnavailableError);
+    expect(new Set(attempts).size).toBe(1); // the first website failed; the other two were not started
   });
 
   it('produces a newer revision again when it was written while an older one was being produced', async () => {
