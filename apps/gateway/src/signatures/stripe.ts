@@ -63,11 +63,14 @@ export function verifyStripeSignature(input: VerifyWebhookInput): VerificationRe
   const secrets = usableSecrets(input.secrets);
   if (secrets.length === 0) return fail('invalid_signature', 'no webhook signing secret is configured for this integration');
 
+  // Decoded once here: given bytes, stripe-node decodes them twice per secret (to verify, then to parse).
+  // The signature is computed over the same string either way.
+  const payload = input.rawBody.toString('utf8');
   for (const { secret, index } of secrets) {
     let event: unknown;
     try {
       // Tolerance is always > 0 here: in stripe-node 0 would disable the age check.
-      event = stripeWebhooks.constructEvent(input.rawBody, header, secret, tolerance, undefined, now.getTime());
+      event = stripeWebhooks.constructEvent(payload, header, secret, tolerance, undefined, now.getTime());
     } catch (e) {
       if (e instanceof SignatureVerificationError) {
         // The SDK checks the signature before the age, so a tolerance failure means this secret matched.
