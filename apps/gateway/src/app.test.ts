@@ -749,6 +749,28 @@ describe('Manual Payment API', () => {
       });
     });
 
+    it('a live key\'s refund without livemode follows the mode its payment was reported in', async () => {
+      const { key, doc } = addApiKey(prefixedId('w', 10), true);
+      await post('/v1/payments', ...json(key, payment({ id: 'order_f', livemode: false })));
+      const refunded = await post('/v1/refunds', ...json(key, { id: 'refund_f', paymentId: 'order_f', amount: 100, currency: 'eur' }));
+      expect(refunded).toMatchObject({ status: 202, body: { refundId: 'refund_f', paymentKey: 'manual:test:order_f' } });
+      expect(publisher.published[1]).toMatchObject({ type: 'refund', livemode: false, eventId: `manual:${doc.websiteId}:refund:test:refund_f`, refs: { payment: 'test:order_f' } });
+      // A payment id reported in both modes is ambiguous: the key's mode decides.
+      await post('/v1/payments', ...json(key, payment({ id: 'order_b', livemode: false })));
+      await post('/v1/payments', ...json(key, payment({ id: 'order_b' })));
+      const both = await post('/v1/refunds', ...json(key, { id: 'refund_b', paymentId: 'order_b', amount: 100, currency: 'eur' }));
+      expect(both.body).toEqual({ refundId: 'refund_b', paymentKey: 'manual:order_b' });
+    });
+
+    it('a test key\'s refund stays test even when the payment id is only known live', async () => {
+      const websiteId = prefixedId('w', 10);
+      const live = addApiKey(websiteId, true);
+      const test = addApiKey(websiteId, false);
+      await post('/v1/payments', ...json(live.key, payment({ id: 'order_x' })));
+      const refunded = await post('/v1/refunds', ...json(test.key, { id: 'refund_x', paymentId: 'order_x', amount: 100, currency: 'eur' }));
+      expect(refunded.body).toEqual({ refundId: 'refund_x', paymentKey: 'manual:test:order_x' });
+    });
+
     it('a refund without livemode takes the key\'s mode: live ids unchanged', async () => {
       const { key, doc } = addApiKey(prefixedId('w', 10), true);
       const answer = await post('/v1/refunds', ...json(key, { id: 'refund_l', paymentId: 'order_l', amount: 100, currency: 'eur' }));

@@ -164,6 +164,8 @@ export interface ManualRequestDoc {
    * reservations existed were written after the acknowledgement).
    */
   pending?: boolean;
+  /** The request's mode (absent on records written before it was stored). */
+  livemode?: boolean;
 }
 
 export interface ManualApiDeps {
@@ -279,7 +281,10 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
     if (!parsed.success || fields.length > 0) return refuse(res, kind, fields);
     const body = { kind, value: parsed.data } as Body;
     // The mode of a request: the body's livemode, else the key's. It is part of "the same request".
-    const livemode = requestMode(parsed.data, key);
+    let livemode = requestMode(parsed.data, key);
+    if (kind === 'refund' && key.livemode && parsed.data.livemode === undefined) {
+      livemode = (await savedPaymentMode(deps.requests, key.websiteId, (parsed.data as ManualRefund).paymentId)) ?? livemode;
+    }
     const ids = manualIds(kind, key.websiteId, livemode, body.value.id, body.kind === 'payment' ? body.value.id : body.value.paymentId);
     const requestHash = stableHash({ ...body.value, livemode });
     const built = buildEvent(body, key, livemode, deps.emailHashKey, receivedAt);
@@ -291,7 +296,7 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
     let existing = await deps.requests.findOne({ _id: ids.requestId });
     if (!existing) {
       try {
-        await deps.requests.insertOne({ _id: ids.requestId, websiteId: key.websiteId, kind, requestHash, response, createdAt: receivedAt, pending: true });
+        await deps.requests.insertOne({ _id: ids.requestId, websiteId: key.websiteId, kind, requestHash, response, createdAt: receivedAt, pending: true, livemode });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         existing = await deps.requests.findOne({ _id: ids.requestId }); // a concurrent request reserved it first
@@ -329,6 +334,19 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
     });
     res.status(202).json(response);
   };
+}
+
+/**
+ * The mode of the payment a refund refers to, when the gateway received that payment in exactly one mode. A
+ * refund sent with a live key and no `livemode` then follows its payment: a live key may report test payments
+ * (`livemode: false`), and a refund that does not repeat the flag must not land on a live payment that does not
+ * exist. (Only for live keys: a test key never reports live money.) Null when unknown or ambiguous.
+ */
+async function savedPaymentMode(requests: Collection<ManualRequestDoc>, websiteId: string, paymentId: string): Promise<boolean | null> {
+  const [live, test] = await Promise.all([true, false].map((mode) => requests.findOne({ _id: manualIds('payment', websiteId, mode, paymentId, paymentId).requestId })));
+  if (test && !live) return false;
+  if (live && !test) return true;
+  return null;
 }
 
 function refuse(res: Response, kind: Kind, fields: FieldIssue[]): void {
