@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { factDocumentId, type StoredPaymentFact } from '../domain';
+import { factDocumentId, toStoredPaymentFact, type StoredPaymentFact } from '../domain';
 import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
 import type { LookupKeyStore } from './lookup-keys';
 
@@ -7,9 +7,14 @@ export type PaymentFactDocument = StoredPaymentFact & { _id: string };
 
 export const PAYMENT_FACTS_COLLECTION = 'attribution_payment_facts';
 
+/**
+ * A stored fact with its link keys derived again from its event: a fact stored by an earlier version keeps the
+ * keys that version derived (facts are never rewritten), while a redelivery of its event adds the lookup keys
+ * of today's derivation (e.g. `trial:` keys). Checking against the stored list would find such a fact through
+ * the new key only sometimes (after a redelivery), making results depend on arrival order.
+ */
 function toFact(d: PaymentFactDocument): StoredPaymentFact {
-  const { _id: _ignored, ...fact } = d;
-  return fact;
+  return toStoredPaymentFact(d.event);
 }
 
 /**
@@ -57,8 +62,9 @@ export class PaymentFactStore {
     for (const d of await findByIds(this.collection, ids)) {
       // Re-checked: a fact is only ever linked under its own website's keys.
       const keys = keysOf.get(d.websiteId);
-      if (!keys || !d.linkKeys.some((k) => keys.has(k))) continue;
-      out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), toFact(d)]);
+      const fact = toFact(d);
+      if (!keys || !fact.linkKeys.some((k) => keys.has(k))) continue;
+      out.set(d.websiteId, [...(out.get(d.websiteId) ?? []), fact]);
     }
     return out;
   }

@@ -1,7 +1,7 @@
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { MongoClient, type Db } from 'mongodb';
 import { KafkaUnavailableError } from '@metrivo/kafka';
-import { DEFAULT_ATTRIBUTION_SETTINGS, toStoredPaymentFact, type PaymentRecord } from '../domain';
+import { DEFAULT_ATTRIBUTION_SETTINGS, factDocumentId, toStoredPaymentFact, type PaymentRecord } from '../domain';
 import { emailHashOf, payment, session } from '../domain/test-support/builders';
 import { createReferenceEdge } from '../domain/test-support/reference-edge';
 import { AttributionProcessor, type StatePublisher } from '../processor';
@@ -198,6 +198,19 @@ describe('PaymentFactStore', () => {
     expect(found).toEqual([facts[0]]);
     expect((await stores.facts.findByLinkKeys(w, ['stripe:pi_1'])).map((f) => f.factId).sort()).toEqual(['stripe:evt_1:0', 'stripe:evt_2:0']);
     expect(await stores.facts.findByLinkKeys(uniqueId('w'), ['stripe:pi_1'])).toEqual([]);
+  });
+
+  it('finds a fact stored by an earlier version under a key derived today, once a redelivery added that lookup key', async () => {
+    const w = uniqueId('w');
+    const trialStart = toStoredPaymentFact(payment({ websiteId: w, evt: 'evt_t', at: '2026-11-01T10:00:00Z', amount: 0, kind: 'subscription_initial', refs: { checkoutSession: 'cs_t', subscription: 'sub_t' } }));
+    expect(trialStart.linkKeys).toContain('trial:stripe:sub_t');
+    // As an earlier version stored it: without the trial key, and without its lookup entry.
+    const old = { ...trialStart, linkKeys: trialStart.linkKeys.filter((k) => !k.startsWith('trial:')) };
+    await stores.facts.collection.insertOne({ _id: factDocumentId(old), ...old });
+    expect(await stores.facts.findByLinkKeys(w, ['trial:stripe:sub_t'])).toEqual([]);
+    // The redelivered event: the fact stays as stored (no new insert), its lookup keys are today's.
+    expect(await stores.facts.insertIfAbsent([trialStart])).toBe(0);
+    expect(await stores.facts.findByLinkKeys(w, ['trial:stripe:sub_t'])).toEqual([trialStart]);
   });
 });
 
