@@ -462,10 +462,15 @@ export class AttributionProcessor {
   /**
    * Produces records still unpublished `stuckAfterMs` after their write (a crash between write and
    * produce, and no later batch touched them). Each run looks at what was written since the previous run
-   * (minus an overlap for clock skew between instances); the first run of a process looks at everything.
+   * (minus an overlap for clock skew between instances); the first run of a process starts where the last
+   * completed window of any instance ended (stored in the database), or at the oldest record the very first time.
    */
   async sweepPendingPublishes(stuckAfterMs: number, limit = 500): Promise<number> {
     const before = new Date(this.clock().getTime() - stuckAfterMs).toISOString();
+    if (this.swept.until === null && this.swept.after === null) {
+      // A new process: continue where the last completed window of any instance ended (minus the overlap).
+      this.swept = { until: await this.stores.records.sweptUntil(), after: null };
+    }
     const { until, after } = this.swept;
     const from = after ?? { updatedAt: until === null ? new Date(0).toISOString() : new Date(Date.parse(until) - SWEEP_OVERLAP_MS).toISOString(), id: null };
     const page = await this.stores.records.findPendingCandidates(from, before, limit);
@@ -481,6 +486,7 @@ export class AttributionProcessor {
       this.counters.sweepRepublished += stuck.length;
     }
     this.swept = next;
+    if (next.after === null) await this.stores.records.recordSweptUntil(before);
     return stuck.length;
   }
 

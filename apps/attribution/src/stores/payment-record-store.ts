@@ -13,6 +13,9 @@ export interface PublishedRevisionDocument {
 }
 
 export const PAYMENT_RECORDS_COLLECTION = 'attribution_payment_records';
+/** One document: how far the outbox sweep has looked, shared by every instance and kept across restarts. */
+export const OUTBOX_SWEEP_COLLECTION = 'attribution_outbox_sweep';
+const SWEEP_POSITION_ID = 'position';
 export const PUBLISHED_REVISIONS_COLLECTION = 'attribution_published_revisions';
 
 const publishedId = (recordId: string, revision: number): string => `${recordId}|${revision}`;
@@ -36,12 +39,28 @@ export interface RecordWriteOutcome {
 export class PaymentRecordStore {
   readonly collection: Collection<PaymentRecordDocument>;
   readonly published: Collection<PublishedRevisionDocument>;
+  readonly sweep: Collection<{ _id: string; until: string }>;
   constructor(
     db: Db,
     private readonly lookups: LookupKeyStore,
   ) {
     this.collection = db.collection<PaymentRecordDocument>(PAYMENT_RECORDS_COLLECTION);
     this.published = db.collection<PublishedRevisionDocument>(PUBLISHED_REVISIONS_COLLECTION);
+    this.sweep = db.collection<{ _id: string; until: string }>(OUTBOX_SWEEP_COLLECTION);
+  }
+
+  /**
+   * Every record written before this instant (ISO) was looked at by a completed sweep window, of any instance;
+   * null before the first one. A new process starts its sweep here instead of at the oldest record: after a crash
+   * the stuck records are the recent ones, and walking the whole history first would delay them by hours.
+   */
+  async sweptUntil(): Promise<string | null> {
+    return (await this.sweep.findOne({ _id: SWEEP_POSITION_ID }))?.until ?? null;
+  }
+
+  /** Moves the shared position forward only ($max): an instance finishing an older window never moves it back. */
+  async recordSweptUntil(until: string): Promise<void> {
+    await this.sweep.updateOne({ _id: SWEEP_POSITION_ID }, { $max: { until } }, { upsert: true });
   }
 
   async ensureIndexes(): Promise<void> {

@@ -339,6 +339,32 @@ describe('AttributionProcessor outbox (real MongoDB, recording publisher)', () =
   function processorWith(publisher: StatePublisher, now = '2026-11-29T13:00:00.000Z'): AttributionProcessor {
     return new AttributionProcessor({ stores, publisher, settings: DEFAULT_ATTRIBUTION_SETTINGS, logger: quietLogger, clock: () => new Date(now) });
   }
+  // Each case starts like a fresh deployment: no sweep position stored by an earlier case.
+  beforeEach(() => stores.records.sweep.deleteMany({}));
+
+  it('a restarted process continues the sweep where the last completed window ended, not at the oldest record', async () => {
+    const w = uniqueId('w');
+    const published: PaymentState[] = [];
+    const publish = async (states: readonly PaymentState[]) => void published.push(...states.filter((s) => s.websiteId === w));
+    await processorWith({ publish }, '2026-11-29T13:00:00.000Z').sweepPendingPublishes(60_000);
+    expect(await stores.records.sweptUntil()).toBe('2026-11-29T12:59:00.000Z');
+    // Stuck records: one written long before that position (a full history walk would reach it), one just before it.
+    const [old, recent] = recordsFor(w, [
+      { evt: 'evt_1', at: '2026-11-29T10:00:00Z', amount: 100, refs: { paymentIntent: 'pi_old' } },
+      { evt: 'evt_2', at: '2026-11-29T10:00:00Z', amount: 200, refs: { paymentIntent: 'pi_recent' } },
+    ]);
+    await stores.records.write([
+      { record: { ...old!, pendingPublish: 1, state: { ...old!.state, updatedAt: '2026-11-28T10:00:00.000Z' } }, expectedVersion: null },
+      { record: { ...recent!, pendingPublish: 1, state: { ...recent!.state, updatedAt: '2026-11-29T12:58:30.000Z' } }, expectedVersion: null },
+    ]);
+    await processorWith({ publish }, '2026-11-29T13:10:00.000Z').sweepPendingPublishes(60_000);
+    expect(published.map((s) => s.paymentKey)).toEqual(['stripe:pi_recent']);
+    expect(await stores.records.sweptUntil()).toBe('2026-11-29T13:09:00.000Z');
+    // An instance finishing an older window never moves the shared position back.
+    await stores.records.recordSweptUntil('2026-11-29T12:00:00.000Z');
+    expect(await stores.records.sweptUntil()).toBe('2026-11-29T13:09:00.000Z');
+    await stores.records.collection.deleteMany({ websiteId: w }); // the deliberately skipped record would stay stuck for the next cases
+  });
 
   it('the sweep produces records left unpublished by a crash and confirms them; fresh ones are left to their writer', async () => {
     const w = uniqueId('w');
