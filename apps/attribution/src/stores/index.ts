@@ -1,6 +1,7 @@
 import type { Db } from 'mongodb';
-import type { LookupEntry } from './lookup-keys';
-import { PaymentFactStore } from './payment-fact-store';
+import { toStoredPaymentFact } from '../domain';
+import { FACT_KEYS_FROM_EVENTS_READY_ID, type LookupEntry } from './lookup-keys';
+import { PaymentFactStore, type PaymentFactDocument } from './payment-fact-store';
 import { PaymentRecordStore } from './payment-record-store';
 import { LookupKeyStore } from './lookup-keys';
 import { SessionStore, type SessionStoreOptions } from './session-store';
@@ -38,11 +39,43 @@ export async function isFerretDb(db: Db): Promise<boolean> {
 /** Indexes, and the lookup keys of documents written before lookup keys existed (returned when it ran). */
 export async function ensureIndexes(stores: AttributionStores): Promise<{ lookupKeysBackfilled: { documents: number; ms: number } | null }> {
   await Promise.all([stores.sessions.ensureIndexes(), stores.facts.ensureIndexes(), stores.records.ensureIndexes()]);
-  if (await stores.lookups.isReady()) return { lookupKeysBackfilled: null };
   const started = Date.now();
-  const { documents } = await backfillLookupKeys(stores);
-  await stores.lookups.markReady();
-  return { lookupKeysBackfilled: { documents, ms: Date.now() - started } };
+  if (!(await stores.lookups.isReady())) {
+    const { documents } = await backfillLookupKeys(stores);
+    await stores.lookups.markReady(FACT_KEYS_FROM_EVENTS_READY_ID);
+    await stores.lookups.markReady();
+    return { lookupKeysBackfilled: { documents, ms: Date.now() - started } };
+  }
+  if (!(await stores.lookups.isReady(FACT_KEYS_FROM_EVENTS_READY_ID))) {
+    const documents = await backfillFactKeys(stores);
+    await stores.lookups.markReady(FACT_KEYS_FROM_EVENTS_READY_ID);
+    return { lookupKeysBackfilled: { documents, ms: Date.now() - started } };
+  }
+  return { lookupKeysBackfilled: null };
+}
+
+/** Fact lookup keys derived from each stored fact's event (see FACT_KEYS_FROM_EVENTS_READY_ID). Idempotent. */
+async function backfillFactKeys(stores: AttributionStores, batchSize = 500): Promise<number> {
+  return drainInto(stores, batchSize, stores.facts.collection.find({}), factLookupEntries);
+}
+
+const factLookupEntries = (d: PaymentFactDocument): LookupEntry[] =>
+  toStoredPaymentFact(d.event).linkKeys.map((key) => ({ kind: 'fact-links' as const, websiteId: d.websiteId, key, id: d._id }));
+
+/** Adds the lookup entries of every document of a cursor, `batchSize` at a time; returns how many documents. */
+async function drainInto<T>(stores: AttributionStores, batchSize: number, cursor: AsyncIterable<T>, entries: (doc: T) => LookupEntry[]): Promise<number> {
+  let documents = 0;
+  let batch: LookupEntry[] = [];
+  for await (const doc of cursor) {
+    documents += 1;
+    batch.push(...entries(doc));
+    if (batch.length >= batchSize) {
+      await stores.lookups.add(batch);
+      batch = [];
+    }
+  }
+  await stores.lookups.add(batch);
+  return documents;
 }
 
 /**
@@ -54,16 +87,7 @@ export async function ensureIndexes(stores: AttributionStores): Promise<{ lookup
 export async function backfillLookupKeys(stores: AttributionStores, batchSize = 500): Promise<{ documents: number }> {
   let documents = 0;
   const drain = async <T>(cursor: AsyncIterable<T>, entries: (doc: T) => LookupEntry[]): Promise<void> => {
-    let batch: LookupEntry[] = [];
-    for await (const doc of cursor) {
-      documents += 1;
-      batch.push(...entries(doc));
-      if (batch.length >= batchSize) {
-        await stores.lookups.add(batch);
-        batch = [];
-      }
-    }
-    await stores.lookups.add(batch);
+    documents += await drainInto(stores, batchSize, cursor, entries);
   };
   await drain(stores.sessions.sessions.find({}, { projection: { websiteId: 1, visitorId: 1 } }), (d) => [
     { kind: 'visitor-sessions', websiteId: d.websiteId, key: d.visitorId, id: d._id },
@@ -72,9 +96,7 @@ export async function backfillLookupKeys(stores: AttributionStores, batchSize = 
     { kind: 'email-visitors', websiteId: d.websiteId, key: d.emailHash, id: d.visitorId },
     { kind: 'visitor-emails', websiteId: d.websiteId, key: d.visitorId, id: d.emailHash },
   ]);
-  await drain(stores.facts.collection.find({}, { projection: { websiteId: 1, linkKeys: 1 } }), (d) =>
-    d.linkKeys.map((key) => ({ kind: 'fact-links' as const, websiteId: d.websiteId, key, id: d._id })),
-  );
+  await drain(stores.facts.collection.find({}), factLookupEntries);
   await drain(stores.records.collection.find({}, { projection: { websiteId: 1, 'state.subscriptionKey': 1, upgrade: 1 } }), (d) => [
     ...(d.state?.subscriptionKey ? [{ kind: 'record-subscription' as const, websiteId: d.websiteId, key: d.state.subscriptionKey, id: d._id }] : []),
     ...(d.upgrade?.keys ?? []).map((key) => ({ kind: 'record-upgrade' as const, websiteId: d.websiteId, key, id: d._id })),

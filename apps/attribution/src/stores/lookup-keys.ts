@@ -38,6 +38,12 @@ export interface LookupEntry {
 export const LOOKUP_KEYS_COLLECTION = 'attribution_lookup_keys';
 /** Written once every existing document has its lookup keys (see `SessionStore`/`backfill` in index.ts). */
 export const LOOKUP_KEYS_READY_ID = '_ready';
+/**
+ * Written once every stored fact has the lookup keys derived from its event today (not the link keys stored with
+ * it): facts stored before `trial:` keys existed get them, so trials running at an upgrade keep their checkout's
+ * signals when they convert.
+ */
+export const FACT_KEYS_FROM_EVENTS_READY_ID = '_ready_fact_keys_from_events';
 
 export const lookupDocumentId = (kind: LookupKind, websiteId: string, key: string): string => `${KIND_PREFIX[kind]}|${websiteId}|${key}`;
 
@@ -165,12 +171,13 @@ export class LookupKeyStore {
     return out;
   }
 
-  async isReady(): Promise<boolean> {
-    return (await this.collection.findOne({ _id: LOOKUP_KEYS_READY_ID })) !== null;
+  /** Whether a one-time backfill (`marker`: which one; default: every lookup key) has completed on this database. */
+  async isReady(marker = LOOKUP_KEYS_READY_ID): Promise<boolean> {
+    return (await this.collection.findOne({ _id: marker })) !== null;
   }
 
-  async markReady(): Promise<void> {
-    await this.collection.updateOne({ _id: LOOKUP_KEYS_READY_ID }, { $set: { ids: [new Date().toISOString()] } }, { upsert: true });
+  async markReady(marker = LOOKUP_KEYS_READY_ID): Promise<void> {
+    await this.collection.updateOne({ _id: marker }, { $set: { ids: [new Date().toISOString()] } }, { upsert: true });
   }
 
   private knows(pair: string): boolean {

@@ -6,6 +6,7 @@ import { emailHashOf, payment, session } from '../domain/test-support/builders';
 import { createReferenceEdge } from '../domain/test-support/reference-edge';
 import { AttributionProcessor, type StatePublisher } from '../processor';
 import { dropDatabase, mongodbUri, uniqueId } from '../test-support/int-helpers';
+import { FACT_KEYS_FROM_EVENTS_READY_ID } from './lookup-keys';
 import { backfillLookupKeys, createStores, ensureIndexes, findByIds, LookupKeyStore, lookupDocumentId, POINT_READ_MAX, SessionStore, type AttributionStores } from '.';
 
 const dbName = uniqueId('test_attribution_stores');
@@ -319,6 +320,28 @@ describe('LookupKeyStore and the backfill', () => {
       const stored = (await Promise.all([old.sessions.sessions, old.sessions.identities, old.facts.collection, old.records.collection].map((c) => c.countDocuments({})))).reduce((a, b) => a + b, 0);
       expect(await backfillLookupKeys(createStores(fresh))).toEqual({ documents: stored });
       expect(await restarted.lookups.collection.find({}).sort({ _id: 1 }).toArray()).toEqual(before);
+    } finally {
+      await fresh.dropDatabase();
+    }
+  });
+
+  it('a database whose lookup keys predate trial keys gets the trial keys of its stored trial starts once, at start', async () => {
+    const fresh = client.db(uniqueId('test_attribution_trial_keys'));
+    try {
+      const db = createStores(fresh);
+      await ensureIndexes(db);
+      const w = uniqueId('w');
+      const trialStart = toStoredPaymentFact(payment({ websiteId: w, evt: 'evt_t', at: '2026-11-01T10:00:00Z', amount: 0, kind: 'subscription_initial', refs: { checkoutSession: 'cs_t', subscription: 'sub_t' } }));
+      // Stored by the previous version: no trial key on the fact, none in the lookups, and the backfill marker
+      // of that version only.
+      const stale = { ...trialStart, linkKeys: trialStart.linkKeys.filter((k) => !k.startsWith('trial:')) };
+      await db.facts.collection.insertOne({ _id: factDocumentId(stale), ...stale });
+      await db.lookups.collection.deleteOne({ _id: FACT_KEYS_FROM_EVENTS_READY_ID });
+      expect(await db.facts.findByLinkKeys(w, ['trial:stripe:sub_t'])).toEqual([]);
+
+      expect((await ensureIndexes(createStores(fresh))).lookupKeysBackfilled).toMatchObject({ documents: 1 });
+      expect(await db.facts.findByLinkKeys(w, ['trial:stripe:sub_t'])).toEqual([trialStart]);
+      expect((await ensureIndexes(createStores(fresh))).lookupKeysBackfilled).toBeNull(); // once
     } finally {
       await fresh.dropDatabase();
     }
