@@ -490,8 +490,11 @@ export class AttributionProcessor {
     return stuck.length;
   }
 
-  /** Deletes sessions no rule can credit any more (attribution window + late-upgrade horizon + margin). */
-  async deleteExpiredSessions(): Promise<{ sessions: number; lookupKeys: number }> {
+  /**
+   * Deletes sessions no rule can credit any more (attribution window + late-upgrade horizon + margin), except the
+   * sessions trial starts name: a trial converts with its checkout's session, possibly after that period.
+   */
+  async deleteExpiredSessions(): Promise<{ sessions: number; lookupKeys: number; kept: number }> {
     const deleted = await this.stores.sessions.deleteSessionsLastSeenBefore(new Date(this.clock().getTime() - this.retentionMs));
     this.counters.sessionsExpired += deleted.sessions;
     return deleted;

@@ -24,7 +24,7 @@ export {
   type AttributionBasis,
   type AttributionSettings,
 } from './attribution';
-export { factDocumentId, linkKeysOf, toStoredPaymentFact, type StoredPaymentFact } from './payment-facts';
+export { factDocumentId, isTrialStartReport, linkKeysOf, toStoredPaymentFact, type StoredPaymentFact } from './payment-facts';
 export {
   clusterPaymentFacts,
   foldPaymentCluster,

@@ -1,7 +1,6 @@
 import type { Db } from 'mongodb';
-import { toStoredPaymentFact } from '../domain';
 import { FACT_KEYS_FROM_EVENTS_READY_ID, type LookupEntry } from './lookup-keys';
-import { PaymentFactStore, type PaymentFactDocument } from './payment-fact-store';
+import { factLookupEntries, PaymentFactStore, type PaymentFactDocument } from './payment-fact-store';
 import { PaymentRecordStore } from './payment-record-store';
 import { LookupKeyStore } from './lookup-keys';
 import { SessionStore, type SessionStoreOptions } from './session-store';
@@ -56,11 +55,10 @@ export async function ensureIndexes(stores: AttributionStores): Promise<{ lookup
 
 /** Fact lookup keys derived from each stored fact's event (see FACT_KEYS_FROM_EVENTS_READY_ID). Idempotent. */
 async function backfillFactKeys(stores: AttributionStores, batchSize = 500): Promise<number> {
-  return drainInto(stores, batchSize, stores.facts.collection.find({}), factLookupEntries);
+  return drainInto(stores, batchSize, stores.facts.collection.find({}), factEntries);
 }
 
-const factLookupEntries = (d: PaymentFactDocument): LookupEntry[] =>
-  toStoredPaymentFact(d.event).linkKeys.map((key) => ({ kind: 'fact-links' as const, websiteId: d.websiteId, key, id: d._id }));
+const factEntries = (d: PaymentFactDocument): LookupEntry[] => factLookupEntries(d._id, d);
 
 /** Adds the lookup entries of every document of a cursor, `batchSize` at a time; returns how many documents. */
 async function drainInto<T>(stores: AttributionStores, batchSize: number, cursor: AsyncIterable<T>, entries: (doc: T) => LookupEntry[]): Promise<number> {
@@ -96,7 +94,7 @@ export async function backfillLookupKeys(stores: AttributionStores, batchSize = 
     { kind: 'email-visitors', websiteId: d.websiteId, key: d.emailHash, id: d.visitorId },
     { kind: 'visitor-emails', websiteId: d.websiteId, key: d.visitorId, id: d.emailHash },
   ]);
-  await drain(stores.facts.collection.find({}), factLookupEntries);
+  await drain(stores.facts.collection.find({}), factEntries);
   await drain(stores.records.collection.find({}, { projection: { websiteId: 1, 'state.subscriptionKey': 1, upgrade: 1 } }), (d) => [
     ...(d.state?.subscriptionKey ? [{ kind: 'record-subscription' as const, websiteId: d.websiteId, key: d.state.subscriptionKey, id: d._id }] : []),
     ...(d.upgrade?.keys ?? []).map((key) => ({ kind: 'record-upgrade' as const, websiteId: d.websiteId, key, id: d._id })),

@@ -10,8 +10,9 @@ import { BULK_CHUNK, bulkWriteAllowingDuplicates } from './bulk';
  *  - `fact-links`:         website + link key    → payment fact document ids
  *  - `record-subscription`: website + subscription key → payment record document ids
  *  - `record-upgrade`:     website + late-upgrade key  → payment record document ids
+ *  - `trial-sessions`:     website + session id  → ids of trial-start facts naming it (retention keeps the session)
  */
-export type LookupKind = 'visitor-sessions' | 'email-visitors' | 'visitor-emails' | 'fact-links' | 'record-subscription' | 'record-upgrade';
+export type LookupKind = 'visitor-sessions' | 'email-visitors' | 'visitor-emails' | 'fact-links' | 'record-subscription' | 'record-upgrade' | 'trial-sessions';
 
 const KIND_PREFIX: Record<LookupKind, string> = {
   'visitor-sessions': 'vs',
@@ -20,6 +21,7 @@ const KIND_PREFIX: Record<LookupKind, string> = {
   'fact-links': 'fl',
   'record-subscription': 'rs',
   'record-upgrade': 'ru',
+  'trial-sessions': 'ts',
 };
 
 /** `_id` = `{kind}|{websiteId}|{key}`; `ids` = what the key leads to (a set, kept by `$addToSet`). */
@@ -40,8 +42,8 @@ export const LOOKUP_KEYS_COLLECTION = 'attribution_lookup_keys';
 export const LOOKUP_KEYS_READY_ID = '_ready';
 /**
  * Written once every stored fact has the lookup keys derived from its event today (not the link keys stored with
- * it): facts stored before `trial:` keys existed get them, so trials running at an upgrade keep their checkout's
- * signals when they convert.
+ * it): facts stored before `trial:` keys existed get them, and trial starts their `trial-sessions` entry, so trials
+ * running at an upgrade keep their checkout's signals and session when they convert.
  */
 export const FACT_KEYS_FROM_EVENTS_READY_ID = '_ready_fact_keys_from_events';
 

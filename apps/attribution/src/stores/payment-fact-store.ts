@@ -1,11 +1,23 @@
 import type { Collection, Db } from 'mongodb';
-import { factDocumentId, toStoredPaymentFact, type StoredPaymentFact } from '../domain';
+import { factDocumentId, isTrialStartReport, toStoredPaymentFact, type StoredPaymentFact } from '../domain';
 import { bulkWriteAllowingDuplicates, findByIds } from './bulk';
-import type { LookupKeyStore } from './lookup-keys';
+import type { LookupEntry, LookupKeyStore } from './lookup-keys';
 
 export type PaymentFactDocument = StoredPaymentFact & { _id: string };
 
 export const PAYMENT_FACTS_COLLECTION = 'attribution_payment_facts';
+
+/**
+ * The lookup entries of a fact, derived from its event: its link keys, and for a trial start the session it names
+ * (session retention keeps that session: the trial converts with it, possibly after the retention period).
+ */
+export function factLookupEntries(id: string, fact: Pick<StoredPaymentFact, 'event'>): LookupEntry[] {
+  const { websiteId } = fact.event;
+  const entries: LookupEntry[] = toStoredPaymentFact(fact.event).linkKeys.map((key) => ({ kind: 'fact-links', websiteId, key, id }));
+  const sessionId = fact.event.type === 'payment' ? fact.event.signals.sessionId : null;
+  if (isTrialStartReport(fact.event) && sessionId) entries.push({ kind: 'trial-sessions', websiteId, key: sessionId, id });
+  return entries;
+}
 
 /**
  * A stored fact with its link keys derived again from its event: a fact stored by an earlier version keeps the
@@ -39,7 +51,7 @@ export class PaymentFactStore {
   async insertIfAbsent(facts: readonly StoredPaymentFact[]): Promise<number> {
     const byId = new Map(facts.map((f) => [factDocumentId(f), f]));
     // Lookup keys first: a crash before the fact is stored leaves keys pointing at nothing (skipped).
-    await this.lookups.add([...byId].flatMap(([id, f]) => f.linkKeys.map((key) => ({ kind: 'fact-links' as const, websiteId: f.websiteId, key, id }))));
+    await this.lookups.add([...byId].flatMap(([id, f]) => factLookupEntries(id, f)));
     const outcome = await bulkWriteAllowingDuplicates(
       this.collection,
       [...byId].map(([_id, fact]) => ({ insertOne: { document: { _id, ...fact } } })),

@@ -341,14 +341,30 @@ export class SessionStore {
    * the key). Sessions first: a crash in between leaves keys pointing at nothing (readers skip those), never a
    * live session without its key. A session re-sent meanwhile (lastSeenAt moved on) is not deleted and keeps it.
    */
-  async deleteSessionsLastSeenBefore(cutoff: Date, pageSize = 2000): Promise<{ sessions: number; lookupKeys: number }> {
-    const out = { sessions: 0, lookupKeys: 0 };
+  async deleteSessionsLastSeenBefore(cutoff: Date, pageSize = 2000): Promise<{ sessions: number; lookupKeys: number; kept: number }> {
+    const out = { sessions: 0, lookupKeys: 0, kept: 0 };
+    let after: string | null = null; // kept sessions stay behind: page on by _id
     for (;;) {
-      const expired = await this.sessions
-        .find({ lastSeenAtDate: { $lt: cutoff } }, { projection: { _id: 1, websiteId: 1, visitorId: 1 } })
+      const page: Array<Pick<SessionDocument, '_id' | 'websiteId' | 'visitorId'> & { session: { sessionId: string } }> = await this.sessions
+        .find(
+          { lastSeenAtDate: { $lt: cutoff }, ...(after === null ? {} : { _id: { $gt: after } }) },
+          { projection: { _id: 1, websiteId: 1, visitorId: 1, 'session.sessionId': 1 } },
+        )
+        .sort({ _id: 1 })
         .limit(pageSize)
         .toArray();
-      if (expired.length === 0) break;
+      if (page.length === 0) break;
+      after = page[page.length - 1]!._id;
+      // A session a trial start names is kept: the trial converts with it, possibly long after the retention period.
+      const sessionIdsByWebsite = new Map<string, string[]>();
+      for (const d of page) sessionIdsByWebsite.set(d.websiteId, [...(sessionIdsByWebsite.get(d.websiteId) ?? []), d.session.sessionId]);
+      const named = await this.lookups.lookupMany('trial-sessions', [...sessionIdsByWebsite].map(([websiteId, keys]) => ({ websiteId, keys })));
+      const expired = page.filter((d) => !named.get(d.websiteId)?.get(d.session.sessionId)?.length);
+      out.kept += page.length - expired.length;
+      if (expired.length === 0) {
+        if (page.length < pageSize) break;
+        continue;
+      }
       const ids = expired.map((d) => d._id);
       const r = await this.sessions.deleteMany({ _id: { $in: ids }, lastSeenAtDate: { $lt: cutoff } });
       out.sessions += r.deletedCount;
@@ -362,7 +378,7 @@ export class SessionStore {
         const again = new Set(back.map((d) => d._id));
         await this.lookups.add(removed.filter((r) => again.has(r.id)));
       }
-      if (expired.length < pageSize) break;
+      if (page.length < pageSize) break;
     }
     return out;
   }

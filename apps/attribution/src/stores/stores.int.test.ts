@@ -172,6 +172,25 @@ describe('SessionStore', () => {
   });
 });
 
+describe('session retention and free trials', () => {
+  it('keeps the sessions trial starts name, pages past them, and deletes the rest', async () => {
+    const w = uniqueId('w');
+    const trialStart = (evt: string, sessionId: string) => toStoredPaymentFact(payment({
+      websiteId: w, evt, at: '2000-01-01T10:00:00Z', amount: 0, kind: 'subscription_initial', refs: { checkoutSession: `cs_${evt}`, subscription: `sub_${evt}` }, signals: { sessionId },
+    }));
+    await stores.facts.insertIfAbsent([trialStart('evt_a', 'a_trial'), trialStart('evt_b', 'b_trial')]);
+    // A paid one-time checkout naming a session: no reason to keep that session beyond the retention.
+    await stores.facts.insertIfAbsent([toStoredPaymentFact(payment({ websiteId: w, evt: 'evt_p', at: '2000-01-01T10:00:00Z', amount: 900, refs: { paymentIntent: 'pi_p' }, signals: { sessionId: 'c_paid' } }))]);
+    await stores.sessions.storeSessions(['a_trial', 'b_trial', 'c_paid', 'd_other'].map((sessionId) => session({ websiteId: w, sessionId, visitorId: 'v', startedAt: '2000-01-01T09:00:00Z' })));
+    // Pages of one: the two kept sessions come first in _id order and must not stop the loop.
+    const deleted = await stores.sessions.deleteSessionsLastSeenBefore(new Date('2001-01-01T00:00:00Z'), 1);
+    expect(deleted.kept).toBeGreaterThanOrEqual(2);
+    expect((await stores.sessions.sessions.find({ websiteId: w }).toArray()).map((d) => d.session.sessionId).sort()).toEqual(['a_trial', 'b_trial']);
+    const view = await stores.sessions.loadView(w, { sessionIds: ['a_trial'], visitorIds: [], emailHashes: [], since: '1999-01-01T00:00:00.000Z' });
+    expect(view.getSession('a_trial')?.sessionId).toBe('a_trial');
+  });
+});
+
 describe('findByIds', () => {
   it('finds the same documents with point reads (few ids) and with one $in query (many)', async () => {
     const w = uniqueId('w');
@@ -331,7 +350,7 @@ describe('LookupKeyStore and the backfill', () => {
       const db = createStores(fresh);
       await ensureIndexes(db);
       const w = uniqueId('w');
-      const trialStart = toStoredPaymentFact(payment({ websiteId: w, evt: 'evt_t', at: '2026-11-01T10:00:00Z', amount: 0, kind: 'subscription_initial', refs: { checkoutSession: 'cs_t', subscription: 'sub_t' } }));
+      const trialStart = toStoredPaymentFact(payment({ websiteId: w, evt: 'evt_t', at: '2026-11-01T10:00:00Z', amount: 0, kind: 'subscription_initial', refs: { checkoutSession: 'cs_t', subscription: 'sub_t' }, signals: { sessionId: 's_t' } }));
       // Stored by the previous version: no trial key on the fact, none in the lookups, and the backfill marker
       // of that version only.
       const stale = { ...trialStart, linkKeys: trialStart.linkKeys.filter((k) => !k.startsWith('trial:')) };
@@ -341,6 +360,7 @@ describe('LookupKeyStore and the backfill', () => {
 
       expect((await ensureIndexes(createStores(fresh))).lookupKeysBackfilled).toMatchObject({ documents: 1 });
       expect(await db.facts.findByLinkKeys(w, ['trial:stripe:sub_t'])).toEqual([trialStart]);
+      expect((await db.lookups.lookup('trial-sessions', w, ['s_t'])).get('s_t')).toEqual([factDocumentId(trialStart)]); // retention keeps s_t
       expect((await ensureIndexes(createStores(fresh))).lookupKeysBackfilled).toBeNull(); // once
     } finally {
       await fresh.dropDatabase();
