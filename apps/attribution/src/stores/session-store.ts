@@ -357,7 +357,11 @@ export class SessionStore {
       after = page[page.length - 1]!._id;
       // A session a trial start names is kept: the trial converts with it, possibly long after the retention period.
       const sessionIdsByWebsite = new Map<string, string[]>();
-      for (const d of page) sessionIdsByWebsite.set(d.websiteId, [...(sessionIdsByWebsite.get(d.websiteId) ?? []), d.session.sessionId]);
+      for (const d of page) {
+        const list = sessionIdsByWebsite.get(d.websiteId);
+        if (list) list.push(d.session.sessionId);
+        else sessionIdsByWebsite.set(d.websiteId, [d.session.sessionId]);
+      }
       const named = await this.lookups.lookupMany('trial-sessions', [...sessionIdsByWebsite].map(([websiteId, keys]) => ({ websiteId, keys })));
       const expired = page.filter((d) => !named.get(d.websiteId)?.get(d.session.sessionId)?.length);
       out.kept += page.length - expired.length;
