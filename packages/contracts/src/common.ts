@@ -6,7 +6,9 @@ export const schemaVersion = z.literal(SCHEMA_VERSION);
 /** ISO-8601 UTC timestamp with milliseconds optional, e.g. 2026-11-29T10:00:00.000Z. */
 export const isoTimestamp = z.iso.datetime({ offset: false, message: 'must be an ISO-8601 UTC timestamp (…Z)' });
 
-export const id = z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters');
+/** The longest id the contracts accept (event ids, provider ids, refs, keys' id part). */
+export const MAX_ID_LENGTH = 255;
+export const id = z.string().min(1, 'must not be empty').max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`);
 export const nullableId = id.nullable();
 
 export const providers = ['stripe', 'razorpay', 'dodo', 'manual'] as const;

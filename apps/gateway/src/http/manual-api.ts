@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
-  currencyCode, fieldIssues, normalizedPaymentEventSchema, parseContract, type FieldIssue, type NormalizedPaymentEvent, type ParseResult,
+  currencyCode, fieldIssues, MAX_ID_LENGTH, normalizedPaymentEventSchema, parseContract, type FieldIssue, type NormalizedPaymentEvent, type ParseResult,
 } from '@metrivo/contracts';
 import { hashApiKey, hashEmail, looksLikeEmail, maskEmail } from '@metrivo/crypto';
 import type { ApiKeyDoc } from '@metrivo/integration-store';
@@ -18,7 +18,7 @@ const MAX_FUTURE_MS = 24 * 3_600_000;
 const callerId = z
   .string({ error: 'is required and must be a string' })
   .min(1, 'must not be empty')
-  .max(255, 'must be at most 255 characters')
+  .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
   .regex(/^[\w.:\-/@#]+$/, 'may contain only letters, digits and _ . : - / @ #');
 // Trimmed like webhook signal ids (`cleanSignalId`): " v_9" from a template must match the tracker's "v_9".
 // A blank one is refused rather than dropped: the caller sent it on purpose and should learn it is empty.
@@ -26,7 +26,7 @@ const optionalRef = z
   .string({ error: 'must be a string' })
   .trim()
   .min(1, 'must not be blank')
-  .max(255, 'must be at most 255 characters (after trimming spaces)')
+  .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters (after trimming spaces)`)
   .optional();
 const amount = z
   .number({ error: 'is required and must be an integer number of minor units (e.g. 4900 for 49.00)' })
@@ -76,8 +76,6 @@ export type ManualPayment = z.infer<typeof manualPaymentSchema>;
 export type ManualRefund = z.infer<typeof manualRefundSchema>;
 type Kind = 'payment' | 'refund';
 
-/** Contract ids (eventId, source.eventId, refs.payment, refundId) are at most 255 characters. */
-const MAX_ID_LENGTH = 255;
 
 /**
  * Caller ids in test mode are prefixed with this wherever Metrivo derives an id from them, so that a test

@@ -1,4 +1,4 @@
-import type { RefundReport } from '@metrivo/contracts';
+import { MAX_ID_LENGTH, type RefundReport } from '@metrivo/contracts';
 import { assemble, eventIdOf } from './assemble';
 import { PayloadError } from './payload-error';
 import {
@@ -16,9 +16,6 @@ import {
 } from './read';
 import { emailSignals, idSignalsFrom } from './signals';
 import type { HandlerOutcome, NormalizeContext, NormalizeResult, PaymentDraft, RefundDraft, ReportDraft } from './types';
-
-/** Contract ids (event ids included) are at most 255 characters. */
-const MAX_ID_LENGTH = 255;
 
 /**
  * Dodo Payments (Standard Webhooks) events → normalized reports. Body `{ business_id, type, timestamp, data }`.

@@ -1,3 +1,4 @@
+import { MAX_ID_LENGTH } from '@metrivo/contracts';
 import { hashEmail, maskEmail } from '@metrivo/crypto';
 import { isJsonObject } from './read';
 
@@ -13,7 +14,7 @@ export const VISITOR_ID_KEYS = ['metrivo_visitor_id', 'metrivoVisitorId'] as con
 export function cleanSignalId(value: unknown): string | null {
   if (typeof value !== 'string') return null;
   const trimmed = value.trim();
-  return trimmed.length >= 1 && trimmed.length <= 255 ? trimmed : null;
+  return trimmed.length >= 1 && trimmed.length <= MAX_ID_LENGTH ? trimmed : null;
 }
 
 function firstKey(source: Record<string, unknown>, keys: readonly string[]): string | null {
