@@ -172,7 +172,9 @@ describe('command lines', () => {
   it('formats storage with the cluster id, without --standalone (static quorum)', () => {
     const args = kafkaFormatArgs({ ...java, serverProperties: '/r/server.properties', clusterId: 'abc' });
     const i = args.indexOf('kafka.tools.StorageTool');
-    expect(args.slice(i)).toEqual(['kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', 'abc', '-c', '/r/server.properties']);
+    expect(args.slice(i)).toEqual(['kafka.tools.StorageTool', 'format', '--ignore-formatted', '--cluster-id=abc', '-c', '/r/server.properties']);
+    // An id starting with '-' (1 in 64 of the random ones) stays the value of --cluster-id.
+    expect(kafkaFormatArgs({ ...java, serverProperties: '/r/server.properties', clusterId: '-1lYVyPkydJAxw_VldN4JA' })).toContain('--cluster-id=-1lYVyPkydJAxw_VldN4JA');
     expect(args).not.toContain('--standalone');
     expect(args).toContain('-Xmx256m');
   });

@@ -345,8 +345,8 @@ export function kafkaFormatArgs(o: JavaArgsOptions & { serverProperties: string;
     'kafka.tools.StorageTool',
     'format',
     '--ignore-formatted',
-    '-t',
-    o.clusterId,
+    // One argument with `=`: a base64url id may start with '-', which the tool's parser would take for an option.
+    `--cluster-id=${o.clusterId}`,
     '-c',
     o.serverProperties,
   ];
