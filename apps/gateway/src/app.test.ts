@@ -602,7 +602,8 @@ describe('Manual Payment API', () => {
     expect(padded.status).toBe(202);
     const event = publisher.published[0]!;
     const value = field === 'subscriptionId' ? event.refs.subscription : event.signals[field as 'visitorId' | 'sessionId'];
-    expect(value).toBe('ref_1');
+    // A test key: the subscription id gets the test-mode prefix (see 'test and live mode').
+    expect(value).toBe(field === 'subscriptionId' ? 'test:ref_1' : 'ref_1');
   });
 
   it('400 invalid_payload when the body is not JSON', async () => {
@@ -784,6 +785,31 @@ describe('Manual Payment API', () => {
       const answer = await post(path, ...json(key, body));
       expectRefused(answer, 422, 'validation_failed');
       expect(answer.body.error.fields).toEqual([{ path: 'livemode', message: expect.stringMatching(/test-mode API key/) }]);
+    });
+
+    it('a test payment and a live payment naming one subscription id are two subscriptions (the live one inherits nothing from the test one)', async () => {
+      const websiteId = prefixedId('w', 10);
+      const [test, live] = [addApiKey(websiteId, false), addApiKey(websiteId, true)];
+      expect((await post('/v1/payments', ...json(test.key, payment({ id: 'o1', subscriptionId: 'sub_1', sessionId: 's_1' })))).status).toBe(202);
+      expect((await post('/v1/payments', ...json(live.key, payment({ id: 'o2', subscriptionId: 'sub_1' })))).status).toBe(202);
+      expect((await post('/v1/payments', ...json(live.key, payment({ id: 'o3', subscriptionId: 'sub_1', livemode: false })))).status).toBe(202);
+      expect(publisher.published.map((e) => [e.livemode, e.refs.subscription])).toEqual([[false, 'test:sub_1'], [true, 'sub_1'], [false, 'test:sub_1']]);
+    });
+
+    it('subscriptionId: may not start with "test:", and in test mode must leave room for that prefix (422 naming it)', async () => {
+      const websiteId = prefixedId('w', 10);
+      const [test, live] = [addApiKey(websiteId, false), addApiKey(websiteId, true)];
+      const prefixed = await post('/v1/payments', ...json(live.key, payment({ subscriptionId: 'test:sub_1' })));
+      expectRefused(prefixed, 422, 'validation_failed');
+      expect(prefixed.body.error.fields).toEqual([{ path: 'subscriptionId', message: expect.stringContaining('"test:"') }]);
+
+      const longest = 'x'.repeat(255);
+      const tooLongForTest = await post('/v1/payments', ...json(test.key, payment({ subscriptionId: longest })));
+      expectRefused(tooLongForTest, 422, 'validation_failed');
+      expect(tooLongForTest.body.error.fields).toEqual([{ path: 'subscriptionId', message: expect.stringContaining('at most 250 characters in test mode') }]);
+      expect((await post('/v1/payments', ...json(test.key, payment({ subscriptionId: ` ${'x'.repeat(250)} ` })))).status).toBe(202);
+      expect((await post('/v1/payments', ...json(live.key, payment({ subscriptionId: longest })))).status).toBe(202);
+      expect(publisher.published.map((e) => e.refs.subscription)).toEqual([`test:${'x'.repeat(250)}`, longest]);
     });
 
     it('caller ids may not start with "test:" (a live test:x would be the test x)', async () => {

@@ -100,6 +100,15 @@ export function manualIds(kind: Kind, websiteId: string, livemode: boolean, id: 
 }
 
 /**
+ * refs.subscription of a payment: test-mode subscription ids are prefixed like payment ids, or a test payment and a
+ * live payment naming the same subscription id would be one subscription (the live one a "renewal" inheriting the
+ * test payment's attribution).
+ */
+export function manualSubscriptionRef(livemode: boolean, subscriptionId: string): string {
+  return `${livemode ? '' : TEST_MODE_PREFIX}${subscriptionId}`;
+}
+
+/**
  * The longest `id` / `paymentId` whose derived ids all fit the contract, for this website and mode. The
  * longest id built from `id` is the event id; `paymentId` only becomes refs.payment (and the payment key,
  * which the contract allows to be `manual:` + 255).
@@ -143,6 +152,15 @@ export function keyIssues(kind: Kind, body: unknown, key: Pick<ApiKeyDoc, 'websi
         path: field,
         message: `must be at most ${Math.max(max[field], 0)} characters for this website${livemode ? '' : ' in test mode'}: Metrivo builds ids such as "${example}" from it, and those are limited to ${MAX_ID_LENGTH}`,
       });
+    }
+  }
+  const subscriptionId = kind === 'payment' && typeof raw.subscriptionId === 'string' && !refused.has('subscriptionId') ? raw.subscriptionId.trim() : null;
+  if (subscriptionId !== null) {
+    const maxSubscription = MAX_ID_LENGTH - manualSubscriptionRef(livemode, '').length;
+    if (subscriptionId.startsWith(TEST_MODE_PREFIX)) {
+      issues.push({ path: 'subscriptionId', message: `must not start with "${TEST_MODE_PREFIX}": Metrivo prefixes test-mode subscription ids with it` });
+    } else if (subscriptionId.length > maxSubscription) {
+      issues.push({ path: 'subscriptionId', message: `must be at most ${maxSubscription} characters in test mode (after trimming spaces): Metrivo prefixes it with "${TEST_MODE_PREFIX}"` });
     }
   }
   return issues;
@@ -212,7 +230,7 @@ export function manualPaymentEvent(
     livemode,
     occurredAt: occurredAtOf(body, receivedAt),
     source: { eventId: ids.sourceEventId, eventType: 'manual.payment', apiVersion: 'v1', receivedAt: receivedAt.toISOString() },
-    refs: { payment: ids.paymentRef, subscription: body.subscriptionId ?? null },
+    refs: { payment: ids.paymentRef, subscription: body.subscriptionId === undefined ? null : manualSubscriptionRef(livemode, body.subscriptionId) },
     signals: {
       sessionId: body.sessionId ?? null,
       visitorId: body.visitorId ?? null,
