@@ -1,4 +1,4 @@
-import { healthzHandler, readyzHandler, type HealthOptions } from '@metrivo/observability';
+import { healthzHandler, readyzHandler, traceRequests, type HealthOptions } from '@metrivo/observability';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { sendError } from './http/errors';
 import { manualHandler, requireApiKey, type ManualApiDeps } from './http/manual-api';
@@ -26,6 +26,8 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   // Answers are small JSON acknowledgements that nobody caches: skip hashing every body for an ETag.
   app.set('etag', false);
   app.set('trust proxy', true);
+  // A trace per request (the caller's traceparent when it sends one): log lines and the published events carry it.
+  app.use(traceRequests('gateway'));
 
   app.get('/healthz', healthzHandler());
   app.get('/readyz', readyzHandler(deps.health));

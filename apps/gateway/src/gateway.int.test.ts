@@ -60,6 +60,7 @@ class SwitchableNetwork {
 interface TappedRecord {
   key: string | null;
   value: NormalizedPaymentEvent;
+  traceparent: string | undefined;
 }
 
 /**
@@ -78,7 +79,7 @@ async function tapPayments(kafka: Kafka, websiteIds: ReadonlySet<string>): Promi
     eachMessage: async ({ message }) => {
       const key = message.key?.toString('utf8') ?? null;
       if (key === null || !websiteIds.has(key)) return;
-      records.push({ key, value: JSON.parse(message.value!.toString('utf8')) as NormalizedPaymentEvent });
+      records.push({ key, value: JSON.parse(message.value!.toString('utf8')) as NormalizedPaymentEvent, traceparent: message.headers?.traceparent?.toString() });
     },
   });
   return { records, consumer };
@@ -148,7 +149,7 @@ afterAll(async () => {
 
 async function postWebhook(request: { rawBody: Buffer; headers: Record<string, string> }) {
   const res = await fetch(`${baseUrl}/v1/webhooks/stripe/${integrationId}`, { method: 'POST', body: request.rawBody, headers: request.headers });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as any };
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), traceId: res.headers.get('metrivo-trace-id'), body: (await res.json()) as any };
 }
 
 const recordsFor = (eventId: string) => tap.records.filter((r) => r.value.source.eventId === eventId);
@@ -191,7 +192,11 @@ describe('gateway against the real broker and MongoDB', () => {
       source: { eventId: event.id, eventType: 'payment_intent.succeeded', apiVersion: '2024-06-20' },
     });
     expect(JSON.stringify(record!.value).toLowerCase()).not.toContain('buyer@example.com');
+    // The request's trace (answered in Metrivo-Trace-Id) travels with the record, for the consumers' logs.
+    expect(answer.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(record!.traceparent).toMatch(new RegExp(`^00-${answer.traceId}-[0-9a-f]{16}-01$`));
   });
+
 
   it('broker unreachable → 503 with Retry-After and nothing published; broker back → the retried webhook lands once', async () => {
     const event = stripeFixtures.paymentIntentSucceeded({ apiVersion: '2025-03-31.basil', amount: 990, currency: 'eur' });
@@ -326,5 +331,16 @@ describe('gateway against the real broker and MongoDB', () => {
       expect(row).toMatchObject({ integrationId, websiteId, provider: 'stripe' });
       expect(row.expireAt.getTime()).toBeGreaterThan(row.receivedAt.getTime());
     }
+  });
+
+  // After the delivery-log test, which expects exactly the deliveries above.
+  it('a caller\'s traceparent is continued: the published record carries the caller\'s trace id', async () => {
+    const event = stripeFixtures.paymentIntentSucceeded({ apiVersion: '2024-06-20', amount: 500, currency: 'usd' });
+    const request = stripeFixtures.stripeWebhookRequest(event, stripeSecret);
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const answer = await postWebhook({ ...request, headers: { ...request.headers, traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
+    expect(answer).toMatchObject({ status: 200, traceId });
+    const [record] = await settledRecordsFor(event.id);
+    expect(record!.traceparent?.split('-')[1]).toBe(traceId);
   });
 });

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp } from '@metrivo/observability';
+import { createLogger, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp, traceRequests } from '@metrivo/observability';
 import express from 'express';
 import type { Kafka } from 'kafkajs';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
@@ -142,6 +142,7 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
     let consumer: ConsumerHandle | undefined = undefined;
     const app = express();
     app.disable('x-powered-by');
+    app.use(traceRequests('ledger'));
     app.get('/healthz', healthzHandler());
     app.get(
       '/readyz',

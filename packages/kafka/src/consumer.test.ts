@@ -1,8 +1,11 @@
+import { Writable } from 'node:stream';
 import { DLQ_HEADERS, TOPICS } from '@metrivo/contracts';
+import { createLogger } from '@metrivo/observability';
 import { PoisonRecordError, RetryLaterError } from './errors';
 import { headerValue } from './headers';
 import { decodeMessage, isTransientError, runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
 import { batchPayload, FakeKafka, kafkaMessage } from './test-support/fake-kafka';
+import { injectTraceparent } from './trace';
 
 const topic = TOPICS.visitorSessions.name;
 const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -340,5 +343,45 @@ describe('isTransientError', () => {
     expect(isTransientError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
     expect(isTransientError(new Error('invariant: refunded exceeds gross'))).toBe(false);
     expect(isTransientError('a string')).toBe(false);
+  });
+});
+
+describe('trace context of handler calls', () => {
+  const TRACE_ID = traceparent.split('-')[1]!;
+  const logged = () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+        cb();
+      },
+    });
+    return { lines, logger: createLogger({ service: 't', destination }) };
+  };
+
+  it('a batch whose records share one traceparent runs in that trace: its log lines and what it produces carry it', async () => {
+    const { lines, logger } = logged();
+    const produced: Record<string, unknown>[] = [];
+    const { eachBatch } = await start(async () => {
+      await Promise.resolve();
+      logger.info('handling');
+      produced.push(injectTraceparent({}));
+    });
+    await eachBatch(batchPayload(topic, 0, [kafkaMessage(1, session(1), 'w_1', { traceparent: Buffer.from(traceparent) })], '2'));
+    expect(lines[0]).toMatchObject({ msg: 'handling', trace_id: TRACE_ID });
+    expect(lines[0]!.span_id).not.toBe(traceparent.split('-')[2]);
+    expect(String(produced[0]!.traceparent)).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
+  });
+
+  it('a batch of records from several traces (or none) gets a trace of its own', async () => {
+    const { lines, logger } = logged();
+    const { eachBatch } = await start(async () => logger.info('handling'));
+    await eachBatch(batchPayload(topic, 0, [kafkaMessage(1, session(1), 'w_1', { traceparent: Buffer.from(traceparent) }), kafkaMessage(2, session(2), 'w_1')], '3'));
+    await eachBatch(batchPayload(topic, 0, [kafkaMessage(3, session(3), 'w_1')], '4'));
+    const ids = lines.map((l) => l.trace_id);
+    expect(ids).toHaveLength(2);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids).not.toContain(TRACE_ID);
+    expect(ids[0]).not.toBe(ids[1]);
   });
 });

@@ -1,4 +1,6 @@
-import { dlqTopicName } from '@metrivo/contracts';
+import { dlqTopicName, TRACEPARENT_HEADER } from '@metrivo/contracts';
+import { withSpan, type WithSpanOptions } from '@metrivo/observability';
+import { ROOT_CONTEXT, SpanKind, type Link } from '@opentelemetry/api';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff';
 import { chunk } from './batching';
@@ -7,7 +9,7 @@ import { PoisonRecordError, RetryLaterError } from './errors';
 import { buildDlqHeaders, headersToStrings, type DeadLetterInfo, type DeadLetterReason } from './headers';
 import { silentLogger, type Logger } from './logger';
 import { BatchingProducer } from './producer';
-import { extractTraceparent } from './trace';
+import { contextFromHeaders, extractTraceparent, parseTraceparent } from './trace';
 
 /** A valid, decoded record handed to the handler. */
 export interface ConsumedRecord<T = unknown> {
@@ -115,6 +117,29 @@ export interface ConsumerHandle {
   /** The underlying kafkajs consumer (instrumentation events, pause/resume). */
   readonly consumer: Consumer;
 }
+
+/** Links from a batch span to the records' own traces: enough to follow a few, bounded for big batches. */
+const MAX_SPAN_LINKS = 128;
+
+/**
+ * The span of one handler call: the records' trace when they all share one (a batch of one record, typically),
+ * else a new trace linked to theirs. Log lines of the handler carry its trace id; what it produces carries the
+ * traceparent (injectTraceparent), so a payment can be followed from the gateway's request onwards.
+ */
+function batchSpanOptions(records: ReadonlyArray<ConsumedRecord<unknown>>): WithSpanOptions {
+  const parents = new Set(records.map((r) => r.traceparent));
+  const only = parents.size === 1 ? records[0]?.traceparent : undefined;
+  if (only !== undefined) return { kind: SpanKind.CONSUMER, parent: contextFromHeaders({ [TRACEPARENT_HEADER]: only }, ROOT_CONTEXT) };
+  const links: Link[] = [];
+  for (const traceparent of parents) {
+    const spanContext = parseTraceparent(traceparent);
+    if (spanContext) links.push({ context: spanContext });
+    if (links.length >= MAX_SPAN_LINKS) break;
+  }
+  return { kind: SpanKind.CONSUMER, links };
+}
+
+const traceIdOf = (record: ConsumedRecord<unknown>): string | undefined => parseTraceparent(record.traceparent)?.traceId;
 
 /** A DLQ write or handler call was abandoned because the consumer is stopping or lost the partition. */
 const ABANDONED = Symbol('abandoned');
@@ -299,7 +324,7 @@ class BatchConsumer<T> {
       if (single !== true) {
         const message = payload.batch.messages.find((m) => m.offset === record.offset)!;
         const error = `failed ${this.isolateAfter} times alone: ${this.lastError ?? 'unknown error'}`;
-        this.logger.error({ topic, partition, offset: record.offset, error }, 'handler keeps failing on one record; sending it to the DLQ');
+        this.logger.error({ topic, partition, offset: record.offset, error, record_trace_id: traceIdOf(record) }, 'handler keeps failing on one record; sending it to the DLQ');
         if ((await this.deadLetterAll(payload, topic, partition, [{ message, reason: 'handler_error', error }])) === ABANDONED) return ABANDONED;
       }
     }
@@ -324,14 +349,15 @@ class BatchConsumer<T> {
       if (this.shouldAbandon(payload)) return ABANDONED;
       try {
         this.counters.handlerCalls += 1;
-        await this.options.handler({ topic, partition, records: remaining, heartbeat: () => payload.heartbeat() });
+        const batch = remaining;
+        await withSpan(`consume ${topic}`, batchSpanOptions(batch), () => this.options.handler({ topic, partition, records: batch, heartbeat: () => payload.heartbeat() }));
         this.counters.recordsProcessed += remaining.length;
         return true;
       } catch (e) {
         const poisonOffset = isPoison(e) ? e.offset : undefined;
         const poison = poisonOffset === undefined ? undefined : originals.get(poisonOffset);
         if (poison && remaining.includes(poison)) {
-          this.logger.error({ err: e, topic, partition, offset: poison.offset }, 'handler rejected a record as poison; sending it to the DLQ');
+          this.logger.error({ err: e, topic, partition, offset: poison.offset, record_trace_id: traceIdOf(poison) }, 'handler rejected a record as poison; sending it to the DLQ');
           const message = payload.batch.messages.find((m) => m.offset === poison.offset)!;
           const sent = await this.deadLetterAll(payload, topic, partition, [{ message, reason: 'handler_error', error: errorMessage(e) }]);
           if (sent === ABANDONED) return ABANDONED;

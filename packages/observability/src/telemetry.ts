@@ -2,6 +2,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ConsoleMetricExporter, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+import { enableTraceContext } from './tracing';
 
 export type TelemetryExporter = 'none' | 'console' | 'otlp';
 
@@ -17,11 +18,15 @@ export interface Telemetry {
 }
 
 /**
- * Starts the OpenTelemetry SDK (traces + metrics). With exporter `none` no SDK starts: the API stays
- * a no-op, which costs nothing on the hot path. W3C trace context propagation is the SDK default.
+ * Starts the OpenTelemetry SDK (traces + metrics). With exporter `none` no SDK starts and nothing is exported, but
+ * trace context still flows (enableTraceContext): requests and consumed batches get trace ids of their own (see
+ * withSpan), which reach every log line and the Kafka headers. W3C trace context propagation is the SDK default.
  */
 export function startTelemetry(config: TelemetryConfig): Telemetry {
-  if (config.exporter === 'none') return { shutdown: async () => {} };
+  if (config.exporter === 'none') {
+    enableTraceContext();
+    return { shutdown: async () => {} };
+  }
   const interval = config.metricIntervalMs ?? 15000;
   const sdk = new NodeSDK({
     serviceName: config.serviceName,
