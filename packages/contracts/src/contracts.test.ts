@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  currencyExponent, formatMinor, jsonSchemas, normalizedPaymentEventSchema, parseContract, paymentStateSchema,
-  sessionEventSchema, topicCatalog, TOPICS, type PaymentState,
+  attributionSourceSchema, currencyExponent, formatMinor, jsonSchemas, normalizedPaymentEventSchema, parseContract, paymentStateSchema,
+  sessionEventSchema, topicCatalog, TOPICS, truncateText, type PaymentState,
 } from './index';
 
 const session = {
@@ -62,6 +62,26 @@ describe('SessionEvent', () => {
     const schema = jsonSchemas()['session-event.v1.schema.json'] as { oneOf: Array<{ properties: Record<string, unknown> }> };
     const props = schema.oneOf[0]!.properties;
     for (const key of ['referrer', 'utm', 'landingPage', 'country', 'device']) expect(JSON.stringify(props[key])).toContain('"null"');
+  });
+  it('over-long descriptive fields are cut to the PaymentState limits instead of refusing the session', () => {
+    const longPage = `/pricing?gclid=${'x'.repeat(5000)}`;
+    const parsed = sessionEventSchema.parse({
+      ...session, landingPage: longPage, referrer: `https://ads.example/${'r'.repeat(3000)}`, country: 'C'.repeat(100), device: 'D'.repeat(65),
+      utm: { source: 's'.repeat(501), campaign: 'spring' },
+    });
+    if (parsed.type !== 'session') throw new Error('not a session');
+    expect(parsed.landingPage).toBe(longPage.slice(0, 2048));
+    expect(parsed.referrer).toHaveLength(2048);
+    expect([parsed.country, parsed.device]).toEqual(['C'.repeat(64), 'D'.repeat(64)]);
+    expect(parsed.utm).toEqual({ source: 's'.repeat(500), campaign: 'spring' });
+    // Whatever the session gives, its attribution fits the PaymentState contract.
+    const source = { referrer: parsed.referrer ?? null, channel: 'paid_search', utm: parsed.utm ?? null, landingPage: parsed.landingPage ?? null, country: parsed.country ?? null, device: parsed.device ?? null };
+    expect(attributionSourceSchema.safeParse(source).success).toBe(true);
+  });
+  it('truncateText never splits a surrogate pair', () => {
+    expect(truncateText('ab😀', 3)).toBe('ab');
+    expect(truncateText('ab😀', 4)).toBe('ab😀');
+    expect(truncateText('abc', 2)).toBe('ab');
   });
   it('rejects with messages naming the field', () => {
     const r = parseContract(sessionEventSchema, 'SessionEvent', { ...session, visitorId: '', startedAt: 'yesterday' });

@@ -23,14 +23,28 @@ function withoutNulls<T extends Record<string, unknown>>(value: T): WithoutNull<
   return out as WithoutNull<T>;
 }
 
+/** `value` cut to at most `max` UTF-16 code units, never between the two halves of a surrogate pair. */
+export function truncateText(value: string, max: number): string {
+  if (value.length <= max) return value;
+  const last = value.charCodeAt(max - 1);
+  return value.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
+/**
+ * A descriptive tracker field (referrer, landing page, UTM tag, country, device): any length is accepted and cut to
+ * `max`, the limit PaymentState keeps. Refusing it instead would dead-letter the whole session — visitor, session id
+ * and times, the part attribution needs — because of, say, a landing page with a long ad-click query string.
+ */
+const trackerText = (max: number) => z.string().transform((value) => truncateText(value, max));
+
 /** The tracker's UTM tags: like `utmSchema`, plus null meaning absent (PaymentState keeps `utmSchema`). */
 const trackerUtmSchema = z
   .object({
-    source: z.string().max(500).nullish(),
-    medium: z.string().max(500).nullish(),
-    campaign: z.string().max(500).nullish(),
-    term: z.string().max(500).nullish(),
-    content: z.string().max(500).nullish(),
+    source: trackerText(500).nullish(),
+    medium: trackerText(500).nullish(),
+    campaign: trackerText(500).nullish(),
+    term: trackerText(500).nullish(),
+    content: trackerText(500).nullish(),
   })
   .transform(withoutNulls);
 
@@ -44,11 +58,11 @@ export const sessionRecordSchema = z
     sessionId: id,
     startedAt: isoTimestamp,
     lastSeenAt: isoTimestamp,
-    referrer: z.string().max(2048).nullish(),
+    referrer: trackerText(2048).nullish(),
     utm: trackerUtmSchema.nullish(),
-    landingPage: z.string().max(2048).nullish(),
-    country: z.string().max(64).nullish(),
-    device: z.string().max(64).nullish(),
+    landingPage: trackerText(2048).nullish(),
+    country: trackerText(64).nullish(),
+    device: trackerText(64).nullish(),
   })
   .transform(withoutNulls);
 
