@@ -58,11 +58,16 @@ export function healthzHandler(): Handler {
   return (_req, res) => sendJson(res, 200, { status: 'ok' });
 }
 
-/** `GET /readyz`: 200 when every dependency answers, else 503 with which one fails. */
+/**
+ * `GET /readyz`: 200 when every dependency answers, else 503 with which one fails. The 503 body also has the
+ * `{"error":{"code","message"}}` shape every error body has (DESIGN §4), next to `status` and `checks`.
+ */
 export function readyzHandler(options: HealthOptions): Handler {
   return (_req, res) => {
-    void readiness(options).then(({ ready, checks }) =>
-      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks }),
-    );
+    void readiness(options).then(({ ready, checks }) => {
+      if (ready) return sendJson(res, 200, { status: 'ready', checks });
+      const failing = Object.entries(checks).filter(([, result]) => result !== 'ok').map(([name, result]) => `${name}: ${result}`);
+      sendJson(res, 503, { error: { code: 'not_ready', message: `Not ready (${failing.join('; ')}).` }, status: 'not_ready', checks });
+    });
   };
 }

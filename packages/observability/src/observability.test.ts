@@ -127,10 +127,14 @@ describe('health handlers', () => {
     dbUp = false;
     res = await fetch(`${base}/readyz`);
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: 'not_ready', checks: { kafka: 'ok', mongo: 'failing: connection refused' } });
+    expect(await res.json()).toEqual({
+      error: { code: 'not_ready', message: 'Not ready (mongo: failing: connection refused).' },
+      status: 'not_ready', checks: { kafka: 'ok', mongo: 'failing: connection refused' },
+    });
     dbUp = true;
     stopping = true;
     res = await fetch(`${base}/readyz`);
     expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ error: { code: 'not_ready', message: 'Not ready (process: shutting down).' } });
   });
 });
