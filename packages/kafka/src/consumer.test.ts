@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
 import { DLQ_HEADERS, TOPICS } from '@metrivo/contracts';
-import { createLogger } from '@metrivo/observability';
+import { createCapturingLogger } from '@metrivo/observability';
 import { PoisonRecordError, RetryLaterError } from './errors';
 import { headerValue } from './headers';
 import { decodeMessage, isTransientError, runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
@@ -348,16 +347,7 @@ describe('isTransientError', () => {
 
 describe('trace context of handler calls', () => {
   const TRACE_ID = traceparent.split('-')[1]!;
-  const logged = () => {
-    const lines: Record<string, unknown>[] = [];
-    const destination = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-        cb();
-      },
-    });
-    return { lines, logger: createLogger({ service: 't', destination }) };
-  };
+  const logged = () => createCapturingLogger({ service: 't' });
 
   it('a batch whose records share one traceparent runs in that trace: its log lines and what it produces carry it', async () => {
     const { lines, logger } = logged();

@@ -1,4 +1,4 @@
-export { createLogger, REDACT_PATHS } from './logger';
+export { createCapturingLogger, createLogger, REDACT_PATHS } from './logger';
 export type { Logger, LoggerConfig } from './logger';
 export { startTelemetry } from './telemetry';
 export type { Telemetry, TelemetryConfig, TelemetryExporter } from './telemetry';

@@ -1,4 +1,5 @@
 import { context, trace } from '@opentelemetry/api';
+import { Writable } from 'node:stream';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
@@ -44,4 +45,16 @@ export function createLogger(config: LoggerConfig): Logger {
     },
   };
   return config.destination ? pino(options, config.destination) : pino(options);
+}
+
+/** A logger like the apps' whose lines are kept in memory, parsed (tests that assert what was logged). */
+export function createCapturingLogger(config: Omit<LoggerConfig, 'destination'>): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ ...config, destination }), lines };
 }
