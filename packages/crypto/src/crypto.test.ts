@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { constantTimeEqual, decryptSecret, encryptSecret, generateApiKey, generateKeyringEntry, hashApiKey, hashEmail, maskEmail, parseKeyring } from './index';
+import { constantTimeEqual, decryptSecret, encryptSecret, generateApiKey, generateKeyringEntry, hashApiKey, hashEmail, keyringProblem, maskEmail, parseKeyring } from './index';
 
 describe('hashEmail', () => {
   it('is the hex HMAC-SHA256 of the trimmed, lower-cased email', () => {
@@ -40,6 +40,21 @@ describe('secret encryption', () => {
     expect(() => parseKeyring('')).toThrow(/empty/);
     expect(() => parseKeyring('k1:c2hvcnQ=')).toThrow(/32 bytes/);
     expect(() => parseKeyring('nokey')).toThrow(/keyId:base64Key/);
+  });
+  it('never quotes a key or key id in its errors (an operator may have swapped them)', () => {
+    const key = generateKeyringEntry('k1').slice(3);
+    const cases: Array<[string, RegExp]> = [
+      [`k1:${key},${key}:dev1`, /^entry 2 of 2: the key after ":" must be 32 bytes of base64/],
+      [`${key}`, /^entry 1 of 1 must look like "keyId:base64Key"/],
+      [`k1:${key},k1:${key}`, /^entry 2 of 2 has the same key id as entry 1$/],
+      [`secretid:${key.slice(0, 20)}`, /^entry 1 of 1: the key after ":" must be 32 bytes/],
+    ];
+    for (const [spec, expected] of cases) {
+      const message = keyringProblem(spec)!;
+      expect(message).toMatch(expected);
+      for (const text of [key, key.slice(0, 8), key.slice(-8), 'dev1', 'secretid']) expect(message).not.toContain(text);
+    }
+    expect(keyringProblem(`k1:${key}`)).toBeNull();
   });
 });
 

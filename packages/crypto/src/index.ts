@@ -1,4 +1,4 @@
 export { hashEmail, maskEmail, normalizeEmail, looksLikeEmail } from './email';
-export { parseKeyring, generateKeyringEntry, encryptSecret, decryptSecret } from './secrets';
+export { parseKeyring, keyringProblem, generateKeyringEntry, encryptSecret, decryptSecret } from './secrets';
 export type { Keyring, EncryptedSecret } from './secrets';
 export { generateApiKey, hashApiKey, constantTimeEqual, lastFour } from './api-keys';

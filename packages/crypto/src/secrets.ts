@@ -21,23 +21,40 @@ export interface EncryptedSecret {
 
 /**
  * Parses "kid1:BASE64KEY,kid2:BASE64KEY" (each key 32 bytes). The first entry is the active key.
- * Throws a readable error for a malformed keyring so apps fail fast at start.
+ * Throws a readable error for a malformed keyring so apps fail fast at start. The messages name the
+ * entry by its position only, never by any of its text: an operator who swaps the two halves
+ * ("BASE64KEY:kid") turns the key into the "id", and a start-up error must not print it to the logs.
  */
 export function parseKeyring(spec: string): Keyring {
   const keys = new Map<string, Buffer>();
+  const positions = new Map<string, number>();
   let activeKeyId: string | undefined;
-  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+  const entries = spec.split(',').map((p) => p.trim()).filter(Boolean);
+  entries.forEach((part, i) => {
+    const entry = `entry ${i + 1} of ${entries.length}`;
     const idx = part.indexOf(':');
-    if (idx < 1) throw new Error(`keyring entry "${part.slice(0, 8)}…" must look like "keyId:base64Key"`);
+    if (idx < 1) throw new Error(`${entry} must look like "keyId:base64Key"`);
     const kid = part.slice(0, idx);
     const key = Buffer.from(part.slice(idx + 1), 'base64');
-    if (key.length !== 32) throw new Error(`keyring key "${kid}" must be 32 bytes of base64 (got ${key.length} bytes)`);
-    if (keys.has(kid)) throw new Error(`keyring key id "${kid}" appears twice`);
+    if (key.length !== 32) throw new Error(`${entry}: the key after ":" must be 32 bytes of base64 (got ${key.length} bytes)`);
+    const first = positions.get(kid);
+    if (first !== undefined) throw new Error(`${entry} has the same key id as entry ${first}`);
     keys.set(kid, key);
+    positions.set(kid, i + 1);
     activeKeyId ??= kid;
-  }
+  });
   if (!activeKeyId) throw new Error('keyring is empty: give at least one "keyId:base64Key"');
   return { activeKeyId, keys };
+}
+
+/** The reason `spec` is not a valid keyring (safe to print: see parseKeyring), or null. For env schemas. */
+export function keyringProblem(spec: string): string | null {
+  try {
+    parseKeyring(spec);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 export function generateKeyringEntry(kid: string): string {
