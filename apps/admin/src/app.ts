@@ -69,7 +69,7 @@ export function createAdminApp(deps: AdminAppDeps): express.Express {
     now,
     onLedgerError: (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'ledger unavailable; setup health uses the delivery log only'),
   });
-  const acc = createAccess({ adminToken: config.adminToken, csrfSecret: config.csrfSecret, cookieSecure: config.cookieSecure, sessionTtlMs: config.sessionTtlMs }, sessions);
+  const acc = createAccess({ adminToken: config.adminToken, csrfSecret: config.csrfSecret, cookieSecure: config.cookieSecure, sessionTtlMs: config.sessionTtlMs }, sessions, staff);
 
   const app = express();
   app.disable('x-powered-by');

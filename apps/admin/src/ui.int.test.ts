@@ -1,6 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import type { AuditDoc } from './audit';
-import { sessionIdOf } from './auth/session-store';
+import { SessionStore, sessionIdOf } from './auth/session-store';
+import { StaffStore } from './auth/staff-store';
 import { runStaffCli } from './cli/staff';
 import { HttpLedgerClient } from './ledger-client';
 import { FakeLedgerServer, testPaymentState } from './test-support/fake-ledger';
@@ -285,5 +286,49 @@ describe('staff CLI', () => {
     expect(await runStaffCli(['disable', '--email', 'cli@metrivo.test'], d.io, env())).toBe(0);
     expect((await c.request('GET', '/integrations')).res.status).toBe(303);
     expect((await new SessionClient(h.baseUrl).login('cli@metrivo.test', 'a very long cli password')).status).toBe(401);
+  });
+
+  // A login reads the account, spends tens of ms in argon2, then saves its session: a CLI change in between
+  // deletes the account's sessions before that one exists. Such a session must still be refused.
+  const withCookie = (path: string, token: string) => fetch(`${h.baseUrl}${path}`, { headers: { cookie: `metrivo_admin_session=${token}` }, redirect: 'manual' });
+  async function expectRefused(token: string) {
+    const page = await withCookie('/integrations', token);
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toMatch(/^\/login\?next=/);
+    expect((await withCookie('/api/integrations', token)).status).toBe(401);
+    expect(await h.db.collection('admin_sessions').countDocuments({ _id: sessionIdOf(token) as never })).toBe(0);
+  }
+
+  it('refuses a session saved after disable ended the sessions, also once the account is enabled again', async () => {
+    const staffStore = new StaffStore(h.db);
+    const sessions = new SessionStore(h.db, 3600_000);
+    await staffStore.create({ email: 'race@metrivo.test', name: 'Race', password: 'a very long race password' });
+    const readByLogin = (await staffStore.findByEmail('race@metrivo.test'))!;
+    const before = await sessions.create(readByLogin);
+    expect((await withCookie('/api/integrations', before.token)).status).toBe(200);
+
+    expect(await runStaffCli(['disable', '--email', 'race@metrivo.test'], io('').io, env())).toBe(0);
+    const late = await sessions.create(readByLogin); // saved after the CLI deleted the sessions
+    await expectRefused(late.token);
+
+    expect(await runStaffCli(['enable', '--email', 'race@metrivo.test'], io('').io, env())).toBe(0);
+    await expectRefused((await sessions.create(readByLogin)).token);
+    expect((await new SessionClient(h.baseUrl).login('race@metrivo.test', 'a very long race password')).status).toBe(303);
+  });
+
+  it('refuses sessions created before set-password, including one saved after it ended the sessions', async () => {
+    const staffStore = new StaffStore(h.db);
+    const sessions = new SessionStore(h.db, 3600_000);
+    await staffStore.create({ email: 'reset@metrivo.test', name: 'Reset', password: 'the old long password' });
+    const c = new SessionClient(h.baseUrl);
+    expect((await c.login('reset@metrivo.test', 'the old long password')).status).toBe(303);
+    const readByLogin = (await staffStore.findByEmail('reset@metrivo.test'))!;
+
+    expect(await runStaffCli(['set-password', '--email', 'reset@metrivo.test'], io('the new long password\n').io, env())).toBe(0);
+    await expectRefused((await sessions.create(readByLogin)).token);
+    expect((await c.request('GET', '/integrations')).res.status).toBe(303);
+    const fresh = new SessionClient(h.baseUrl);
+    expect((await fresh.login('reset@metrivo.test', 'the new long password')).status).toBe(303);
+    expect((await fresh.request('GET', '/integrations')).res.status).toBe(200);
   });
 });

@@ -5,6 +5,7 @@ import type { CookieOptions, NextFunction, Request, Response } from 'express';
 import type { Actor } from '../audit';
 import { sendError } from '../http/errors';
 import type { SessionDoc, SessionStore } from './session-store';
+import { staffAllowsSession, type StaffStore } from './staff-store';
 
 /**
  * Who is calling, resolved once per request into `res.locals`:
@@ -51,7 +52,7 @@ export function actorOf(res: Response): Actor | null {
   return null;
 }
 
-export function createAccess(config: AccessConfig, sessions: SessionStore) {
+export function createAccess(config: AccessConfig, sessions: SessionStore, staff: Pick<StaffStore, 'findById'>) {
   const names = cookieNames(config.cookieSecure);
   const baseCookie: CookieOptions = { httpOnly: true, sameSite: 'lax', secure: config.cookieSecure, path: '/' };
 
@@ -76,15 +77,21 @@ export function createAccess(config: AccessConfig, sessions: SessionStore) {
     errorConfig: { statusCode: 403, code: 'csrf_invalid', message: 'The form expired or did not come from this site. Reload the page and try again.' },
   });
 
-  /** Loads the session named by the cookie, if any (never fails the request). */
+  /**
+   * Loads the session named by the cookie, if any (never fails the request). The staff account is read on
+   * every request too: a session of a disabled account, or one created before the password changed, is
+   * refused (and deleted) even if it was saved after the CLI deleted the account's sessions.
+   */
   async function loadSession(req: Request, res: Response, next: NextFunction): Promise<void> {
     const token = (req.cookies as Record<string, string | undefined>)[names.session];
     if (token) {
       const session = await sessions.find(token);
-      if (session) {
+      const valid = session !== null && staffAllowsSession(await staff.findById(session.staffId), session.credentialsVersion);
+      if (session && valid) {
         access(res).session = session;
         access(res).sessionToken = token;
       } else {
+        if (session) await sessions.delete(token);
         res.clearCookie(names.session, baseCookie);
       }
     }

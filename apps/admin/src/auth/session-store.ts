@@ -14,6 +14,8 @@ export interface SessionDoc {
   name: string;
   createdAt: Date;
   expiresAt: Date;
+  /** The staff account's credentialsVersion when the login read it (absent on older sessions = 0). */
+  credentialsVersion?: number;
 }
 
 export const SESSIONS_COLLECTION = 'admin_sessions';
@@ -35,9 +37,13 @@ export class SessionStore {
   }
 
   /** Returns the cookie value (shown to the browser only) and the stored document. */
-  async create(staff: { _id: string; email: string; name: string }, now = new Date()): Promise<{ token: string; doc: SessionDoc }> {
+  /** `staff` as the login read it, before checking the password: its credentialsVersion is what the session is bound to. */
+  async create(staff: { _id: string; email: string; name: string; credentialsVersion?: number }, now = new Date()): Promise<{ token: string; doc: SessionDoc }> {
     const token = randomBytes(32).toString('base64url');
-    const doc: SessionDoc = { _id: sessionIdOf(token), staffId: staff._id, email: staff.email, name: staff.name, createdAt: now, expiresAt: new Date(now.getTime() + this.ttlMs) };
+    const doc: SessionDoc = {
+      _id: sessionIdOf(token), staffId: staff._id, email: staff.email, name: staff.name, createdAt: now, expiresAt: new Date(now.getTime() + this.ttlMs),
+      credentialsVersion: staff.credentialsVersion ?? 0,
+    };
     await this.collection.insertOne(doc);
     return { token, doc };
   }

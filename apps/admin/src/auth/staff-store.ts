@@ -12,6 +12,18 @@ export interface StaffDoc {
   createdAt: Date;
   updatedAt: Date;
   disabledAt: Date | null;
+  /**
+   * Bumped by set-password and disable. A session stores the version it was created under and is refused
+   * once they differ: deleting the account's sessions alone misses a login that read the account before the
+   * change and saved its session after the delete (argon2 takes tens of ms in between). A counter, not a
+   * time, because the CLI runs on another machine whose clock may differ. Absent on older accounts (= 0).
+   */
+  credentialsVersion?: number;
+}
+
+/** Whether a session created under `sessionVersion` may still act for this account. */
+export function staffAllowsSession(staff: Pick<StaffDoc, 'disabledAt' | 'credentialsVersion'> | null, sessionVersion: number | undefined): boolean {
+  return staff !== null && staff.disabledAt === null && (staff.credentialsVersion ?? 0) === (sessionVersion ?? 0);
 }
 
 export const STAFF_COLLECTION = 'admin_staff';
@@ -41,6 +53,7 @@ export class StaffStore {
       createdAt: now,
       updatedAt: now,
       disabledAt: null,
+      credentialsVersion: 0,
     };
     try {
       await this.collection.insertOne(doc);
@@ -49,6 +62,10 @@ export class StaffStore {
       throw err;
     }
     return doc;
+  }
+
+  findById(id: string): Promise<StaffDoc | null> {
+    return this.collection.findOne({ _id: id }, { projection: { passwordHash: 0 } });
   }
 
   findByEmail(email: string): Promise<StaffDoc | null> {
@@ -61,13 +78,14 @@ export class StaffStore {
 
   async setPassword(email: string, password: string, now = new Date()): Promise<StaffDoc | null> {
     const passwordHash = await hashPassword(password);
-    return this.collection.findOneAndUpdate({ email: normalizeStaffEmail(email) }, { $set: { passwordHash, updatedAt: now } }, { returnDocument: 'after' });
+    return this.collection.findOneAndUpdate({ email: normalizeStaffEmail(email) }, { $set: { passwordHash, updatedAt: now }, $inc: { credentialsVersion: 1 } }, { returnDocument: 'after' });
   }
 
   async setDisabled(email: string, disabled: boolean, now = new Date()): Promise<StaffDoc | null> {
+    // Disabling also bumps the version: a session that slipped past the disable stays invalid after a later enable.
     return this.collection.findOneAndUpdate(
       { email: normalizeStaffEmail(email) },
-      { $set: { disabledAt: disabled ? now : null, updatedAt: now } },
+      { $set: { disabledAt: disabled ? now : null, updatedAt: now }, ...(disabled ? { $inc: { credentialsVersion: 1 } } : {}) },
       { returnDocument: 'after' },
     );
   }

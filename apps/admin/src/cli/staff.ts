@@ -119,6 +119,8 @@ export function buildStaffCli(openDb: () => Promise<{ db: Db; close: () => Promi
       await withDb(async (db) => {
         const staff = await new StaffStore(db).setPassword(opts.email, password);
         if (!staff) throw new Error(`no staff account for ${normalizeStaffEmail(opts.email)}`);
+        // setPassword bumped the account's credentialsVersion, which is what refuses older sessions (also one a
+        // concurrent login saves after this delete); deleting them just keeps the collection clean.
         await new SessionStore(db, 1).deleteForStaff(staff._id);
         await new AuditLog(db).record({ actor: cliActor(), ip: null, action: 'staff.password.set', target: { type: 'staff', id: staff._id }, websiteId: null, details: { email: staff.email } });
         io.stdout.write(`password changed for ${staff.email}; existing sessions ended\n`);
@@ -134,6 +136,7 @@ export function buildStaffCli(openDb: () => Promise<{ db: Db; close: () => Promi
         await withDb(async (db) => {
           const staff = await new StaffStore(db).setDisabled(opts.email, disabled);
           if (!staff) throw new Error(`no staff account for ${normalizeStaffEmail(opts.email)}`);
+          // As for set-password: the disabled flag and the version bump refuse the sessions, the delete tidies up.
           const ended = disabled ? await new SessionStore(db, 1).deleteForStaff(staff._id) : 0;
           await new AuditLog(db).record({ actor: cliActor(), ip: null, action: disabled ? 'staff.disable' : 'staff.enable', target: { type: 'staff', id: staff._id }, websiteId: null, details: { email: staff.email } });
           io.stdout.write(`${staff.email} ${disabled ? `disabled (${ended} sessions ended)` : 'enabled'}\n`);
