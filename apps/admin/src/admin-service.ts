@@ -2,6 +2,7 @@ import type { PaymentState } from '@metrivo/contracts';
 import type { Keyring } from '@metrivo/crypto';
 import {
   liveSecrets,
+  secretsWithMissingKey,
   type ApiKeyDoc,
   type ApiKeyStore,
   type DeliveryDoc,
@@ -170,6 +171,7 @@ export class AdminService {
       provider: doc.provider,
       status: doc.status,
       secretSet: liveSecrets(doc, now).some((s) => s.expiresAt === null),
+      secretsWithMissingKey: secretsWithMissingKey(doc, this.deps.keyring, now).map((s) => ({ current: s.expiresAt === null, keyId: s.sealed.kid })),
       deliveries,
       windowFrom,
       ledgerPayments,

@@ -1,9 +1,12 @@
 import { openSecrets, ApiKeyStore, DeliveryLog, IntegrationStore, type DeliveryDoc } from '@metrivo/integration-store';
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { decryptSecret, generateKeyringEntry, parseKeyring } from '@metrivo/crypto';
+import { runSecretsCli } from './cli/secrets';
 import type { AuditDoc } from './audit';
 import { HttpLedgerClient } from './ledger-client';
 import { FakeLedgerServer, testPaymentState } from './test-support/fake-ledger';
-import { createStaff, SessionClient, startAdminHarness, type AdminHarness } from './test-support/harness';
+import { createStaff, mongoUri, SessionClient, startAdminHarness, type AdminHarness } from './test-support/harness';
 
 const STRIPE_SECRET = 'whsec_TopSecretValue1234567890abcdEFGH';
 const ROLLED_SECRET = 'whsec_RolledSecret0987654321zyxwvuQRST';
@@ -192,6 +195,46 @@ describe('GET /api/integrations/:id', () => {
     const r = await api('GET', '/api/integrations/int_missing');
     expect(r.status).toBe(404);
     expectErrorShape(r.body, 'unknown_integration');
+  });
+});
+
+describe('rotating METRIVO_SECRET_KEYS', () => {
+  it('setup health fails when the secret was sealed with a key admin does not have; `secrets reseal` moves secrets to the active key', async () => {
+    const { id } = await createIntegration();
+    expect((await api('PUT', `/api/integrations/${id}/secret`, { body: { secret: STRIPE_SECRET } })).status).toBe(204);
+    const secretCheck = async () => (await api('GET', `/api/integrations/${id}`)).body.health.checks.find((c: Json) => c.id === 'secret') as Json;
+    expect((await secretCheck()).status).toBe('ok');
+
+    const k1 = `k1:${h.keyring.keys.get('k1')!.toString('base64')}`;
+    const k2 = generateKeyringEntry('k2');
+    const run = async (args: string[], keys: string) => {
+      const out: string[] = [];
+      const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(c.toString()); cb(); } });
+      const code = await runSecretsCli(args, { stdout: sink, stderr: sink }, { MONGODB_URI: mongoUri(), MONGODB_DB: h.db.databaseName, METRIVO_SECRET_KEYS: keys });
+      return { code, out: out.join('') };
+    };
+    const dry = await run(['reseal', '--dry-run'], `${k2},${k1}`);
+    expect(dry.code).toBe(1); // k1 still needed
+    expect(dry.out).toContain(`${id}: would re-seal 1 secret(s) under "k2"`);
+    expect((await new IntegrationStore(h.db).get(id))!.secrets[0]!.sealed.kid).toBe('k1');
+
+    const done = await run(['reseal'], `${k2},${k1}`);
+    expect(done.code).toBe(0);
+    expect(done.out).toContain('older keys can be removed');
+    expect(done.out).not.toContain(STRIPE_SECRET);
+    const stored = (await new IntegrationStore(h.db).get(id))!;
+    expect(stored.secrets.map((s) => s.sealed.kid)).toEqual(['k2']);
+    expect(decryptSecret(stored.secrets[0]!.sealed, parseKeyring(k2), `integration:${id}`)).toBe(STRIPE_SECRET);
+    expect((await run(['reseal', '--dry-run'], k2)).code).toBe(0);
+    expect((await auditFor(id)).map((a) => a.action)).toContain('integration.secrets.reseal');
+
+    // This admin's keyring is k1 only: the secret's key is now missing from it.
+    const check = await secretCheck();
+    expect(check).toMatchObject({ status: 'fail', detail: expect.stringContaining('key "k2", which is not in METRIVO_SECRET_KEYS') });
+    // Without the key the CLI cannot re-seal and says the old key is still needed.
+    const stuck = await run(['reseal'], generateKeyringEntry('k3'));
+    expect(stuck.code).toBe(1);
+    expect(stuck.out).toContain(`${id}: a secret sealed with key "k2" cannot be opened`);
   });
 });
 

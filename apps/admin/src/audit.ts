@@ -10,6 +10,7 @@ export type Actor =
 export type AuditAction =
   | 'integration.create'
   | 'integration.secret.set'
+  | 'integration.secrets.reseal'
   | 'integration.disable'
   | 'integration.enable'
   | 'api_key.create'

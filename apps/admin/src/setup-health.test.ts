@@ -28,6 +28,15 @@ describe('computeSetupHealth', () => {
     expect(h.testPayment).toEqual({ seen: false, at: null, via: [] });
   });
 
+  it('fails when the current secret was sealed with a key missing from METRIVO_SECRET_KEYS, warns for a previous one', () => {
+    const current = computeSetupHealth(input({ secretsWithMissingKey: [{ current: true, keyId: 'k1' }] }));
+    expect(check(current, 'secret')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/key "k1", which is not in METRIVO_SECRET_KEYS/) });
+    expect(current.status).toBe('fail');
+    const previous = computeSetupHealth(input({ secretsWithMissingKey: [{ current: false, keyId: 'k0' }] }));
+    expect(check(previous, 'secret')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/previous secret .* key "k0"/) });
+    expect(check(computeSetupHealth(input({ secretsWithMissingKey: [] })), 'secret')?.status).toBe('ok');
+  });
+
   it('reports the newest delivery whatever the input order, and counts signature failures in the last 24 h only', () => {
     const deliveries = [rejected(60 * 25), rejected(30), delivery({ at: 90 }), rejected(5)];
     const h = computeSetupHealth(input({ deliveries }));

@@ -21,6 +21,11 @@ export interface SetupHealthInput {
   windowFrom: Date;
   /** Recent payments of the website from the ledger (both modes), or null when the ledger did not answer. */
   ledgerPayments: readonly LedgerPaymentFact[] | null;
+  /**
+   * Secrets that still verify but were sealed with a key id missing from admin's METRIVO_SECRET_KEYS (the gateway
+   * is configured with the same keyring): the gateway cannot open them, so webhooks signed with them fail.
+   */
+  secretsWithMissingKey?: ReadonlyArray<{ current: boolean; keyId: string }>;
   /** Manual integrations only: active API keys of the website. */
   activeApiKeys?: number;
   now: Date;
@@ -140,11 +145,24 @@ export function computeSetupHealth(input: SetupHealthInput): SetupHealth {
 
   const checks: HealthCheck[] = [];
   if (webhook) {
-    checks.push(
-      input.secretSet
-        ? { id: 'secret', label: 'Signing secret', status: 'ok', detail: 'A signing secret is stored (encrypted).' }
-        : { id: 'secret', label: 'Signing secret', status: 'fail', detail: 'No signing secret yet: every webhook will be refused. Paste the secret from the provider dashboard.' },
-    );
+    const missingKey = input.secretsWithMissingKey ?? [];
+    const currentMissing = missingKey.find((m) => m.current);
+    const keyIds = (list: typeof missingKey) => [...new Set(list.map((m) => `"${m.keyId}"`))].join(', ');
+    if (!input.secretSet) {
+      checks.push({ id: 'secret', label: 'Signing secret', status: 'fail', detail: 'No signing secret yet: every webhook will be refused. Paste the secret from the provider dashboard.' });
+    } else if (currentMissing) {
+      checks.push({
+        id: 'secret', label: 'Signing secret', status: 'fail',
+        detail: `The signing secret was encrypted with key ${keyIds([currentMissing])}, which is not in METRIVO_SECRET_KEYS: the gateway cannot verify webhooks (500 secret_unreadable). Put that key back into METRIVO_SECRET_KEYS of the gateway and admin, or paste the secret again.`,
+      });
+    } else if (missingKey.length > 0) {
+      checks.push({
+        id: 'secret', label: 'Signing secret', status: 'warn',
+        detail: `A previous secret kept during a roll was encrypted with key ${keyIds(missingKey)}, which is not in METRIVO_SECRET_KEYS: webhooks still signed with it fail until the key is back or the roll window ends.`,
+      });
+    } else {
+      checks.push({ id: 'secret', label: 'Signing secret', status: 'ok', detail: 'A signing secret is stored (encrypted).' });
+    }
   } else {
     const keys = input.activeApiKeys ?? 0;
     checks.push(

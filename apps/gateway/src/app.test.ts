@@ -70,13 +70,13 @@ function inMemoryRequests() {
 }
 
 const integrations = new Map<string, ResolvedIntegration>();
-function addIntegration(provider: IntegrationDoc['provider'], secrets: string[], extra: Partial<IntegrationDoc> = {}): IntegrationDoc {
+function addIntegration(provider: IntegrationDoc['provider'], secrets: string[], extra: Partial<IntegrationDoc> = {}, unreadable: ResolvedIntegration['unreadable'] = []): IntegrationDoc {
   const now = new Date();
   const doc: IntegrationDoc = {
     _id: prefixedId('int', 16), websiteId: prefixedId('w', 10), provider, status: 'active', livemode: false,
     secrets: [], createdAt: now, updatedAt: now, ...extra,
   };
-  integrations.set(doc._id, { doc, secrets });
+  integrations.set(doc._id, { doc, secrets, unreadable });
   return doc;
 }
 
@@ -89,6 +89,8 @@ function addApiKey(websiteId: string, livemode = false): { key: string; doc: Api
 }
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const warnings: Array<{ fields: object; message: string }> = [];
+const webhookLogger = { ...silent, warn: (fields: object, message: string) => void warnings.push({ fields, message }) };
 const publisher = new RecordingPublisher();
 const deliveries = new RecordingDeliveries();
 const requests = inMemoryRequests();
@@ -108,7 +110,7 @@ beforeAll(async () => {
       recentlyAccepted: new RecentSet(60_000, 1000),
       emailHashKey: EMAIL_HASH_KEY,
       retryAfterSeconds: RETRY_AFTER_SECONDS,
-      logger: silent,
+      logger: webhookLogger,
       isPayloadError,
     },
     manual: {
@@ -135,6 +137,7 @@ beforeEach(() => {
   publisher.calls = 0;
   publisher.failWith = null;
   deliveries.records = [];
+  warnings.length = 0;
 });
 
 // ---------------------------------------------------------------------------------------------- helpers
@@ -455,6 +458,41 @@ describe('webhooks: bad input is refused with a stable code, publishes nothing, 
       const tampered = request.rawBody.toString('utf8').replace('"amount": 4900', '"amount": 9900');
       expect(tampered).not.toBe(request.rawBody.toString('utf8'));
       const answer = await post(webhookPath('stripe', integration._id), tampered, request.headers);
+      expectRefused(answer, 400, 'invalid_signature');
+    });
+  });
+
+  describe('a stored secret whose encryption key left METRIVO_SECRET_KEYS', () => {
+    const missingKey = [{ keyId: 'k1', reason: 'key_missing' as const }];
+
+    it('is skipped: a webhook signed with a readable secret is accepted', async () => {
+      const secret = stripeSecret();
+      const integration = addIntegration('stripe', [secret], {}, missingKey);
+      const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
+      expect(answer.status).toBe(200);
+      expect(publisher.published).toHaveLength(1);
+    });
+
+    it('a signature no readable secret matches → 500 secret_unreadable (the provider retries), warned without key material', async () => {
+      const integration = addIntegration('stripe', [stripeSecret()], {}, missingKey);
+      const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret()));
+      expectRefused(answer, 500, 'secret_unreadable');
+      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', httpStatus: 500, errorCode: 'secret_unreadable' });
+      expect(warnings).toEqual([{ fields: { integrationId: integration._id, keyIds: ['k1'], reasons: ['key_missing'] }, message: expect.stringMatching(/METRIVO_SECRET_KEYS/) }]);
+    });
+
+    it('the only secret unreadable → 500 secret_unreadable, not "no signing secret yet"', async () => {
+      const integration = addIntegration('razorpay', [], {}, missingKey);
+      const answer = await sendWebhook('razorpay', integration._id, razorpayFixtures.razorpayWebhookRequest(razorpayFixtures.razorpayPaymentCaptured(), 'whatever_secret'));
+      expectRefused(answer, 500, 'secret_unreadable');
+      expect(answer.body.error.message).not.toMatch(/no signing secret/);
+      expect(warnings).toHaveLength(1);
+    });
+
+    it('a missing signature is still 400 invalid_signature', async () => {
+      const integration = addIntegration('stripe', [stripeSecret()], {}, missingKey);
+      const { rawBody } = stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret());
+      const answer = await post(webhookPath('stripe', integration._id), rawBody, { 'content-type': 'application/json' });
       expectRefused(answer, 400, 'invalid_signature');
     });
   });

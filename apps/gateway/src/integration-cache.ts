@@ -1,16 +1,22 @@
 import type { Keyring } from '@metrivo/crypto';
-import { openSecretsWithExpiry, type IntegrationDoc, type IntegrationStore } from '@metrivo/integration-store';
+import { openSecretsWithExpiry, type IntegrationDoc, type IntegrationStore, type UnreadableSecret } from '@metrivo/integration-store';
 
 export interface ResolvedIntegration {
   doc: IntegrationDoc;
   /** Decrypted secrets that verify now (current first, then ones kept during a roll). */
   secrets: string[];
+  /**
+   * Secrets that would verify now but cannot be opened (their key left METRIVO_SECRET_KEYS too early). They are
+   * skipped so the others still verify; the route tells a bad signature from one it could not check.
+   */
+  unreadable: Array<Pick<UnreadableSecret, 'keyId' | 'reason'>>;
 }
 
 interface Loaded {
   doc: IntegrationDoc;
   /** Decrypted once per load: decrypting on every webhook was measurable on the accept path. */
   secrets: Array<{ secret: string; expiresAt: Date | null }>;
+  unreadable: UnreadableSecret[];
 }
 
 interface Entry {
@@ -52,7 +58,7 @@ export class IntegrationCache {
 
   private async load(id: string, now: Date): Promise<ResolvedIntegration | null> {
     const doc = await this.store.get(id);
-    const value = doc ? { doc, secrets: openSecretsWithExpiry(doc, this.keyring) } : null;
+    const value = doc ? { doc, ...openSecretsWithExpiry(doc, this.keyring, now) } : null;
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(id, { value, loadedAt: now.getTime() });
     return value ? resolve(value, now) : null;
@@ -61,5 +67,10 @@ export class IntegrationCache {
 
 function resolve(loaded: Loaded, now: Date): ResolvedIntegration {
   const t = now.getTime();
-  return { doc: loaded.doc, secrets: loaded.secrets.filter((s) => s.expiresAt === null || s.expiresAt.getTime() > t).map((s) => s.secret) };
+  const live = (s: { expiresAt: Date | null }) => s.expiresAt === null || s.expiresAt.getTime() > t;
+  return {
+    doc: loaded.doc,
+    secrets: loaded.secrets.filter(live).map((s) => s.secret),
+    unreadable: loaded.unreadable.filter(live).map((u) => ({ keyId: u.keyId, reason: u.reason })),
+  };
 }

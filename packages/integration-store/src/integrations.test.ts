@@ -1,6 +1,6 @@
 import { generateKeyringEntry, parseKeyring } from '@metrivo/crypto';
 import type { IntegrationDoc } from './documents';
-import { liveSecrets, openSecrets, rollSecrets } from './integrations';
+import { liveSecrets, openSecrets, openSecretsWithExpiry, resealSecrets, rollSecrets, secretsWithMissingKey } from './integrations';
 
 const ring = parseKeyring(generateKeyringEntry('k1'));
 const t0 = new Date('2026-11-29T10:00:00Z');
@@ -44,5 +44,43 @@ describe('secret rolls', () => {
   it('will not open a sealed secret copied onto another integration', () => {
     const a = { ...base, secrets: rollSecrets(base, 'whsec_aaaa', ring, t0, 0) };
     expect(() => openSecrets({ ...a, _id: 'int_2' }, ring, t0)).toThrow();
+  });
+});
+
+describe('key rotation', () => {
+  const [k1, k2] = [generateKeyringEntry('k1'), generateKeyringEntry('k2')];
+  const oldRing = parseKeyring(k1);
+  const bothRing = parseKeyring(`${k2},${k1}`);
+  const newRing = parseKeyring(k2);
+  // Two rolls: whsec_aaaa and whsec_bbbb sealed under k1, then whsec_cccc under k2 while both keys are configured.
+  const a = { ...base, secrets: rollSecrets(base, 'whsec_aaaa', oldRing, t0, 0) };
+  const b = { ...a, secrets: rollSecrets(a, 'whsec_bbbb', oldRing, t0, 1) }; // aaaa verifies until hour 1
+  const d = { ...b, secrets: rollSecrets(b, 'whsec_cccc', bothRing, t0, 24) }; // bbbb until hour 24
+  const afterA = hours(2);
+
+  it('opens only the secrets that still verify, and reports (does not throw for) one whose key is gone', () => {
+    expect(d.secrets.map((s) => [s.last4, s.sealed.kid])).toEqual([['cccc', 'k2'], ['bbbb', 'k1'], ['aaaa', 'k1']]);
+    expect(openSecretsWithExpiry(d, newRing, afterA)).toEqual({
+      secrets: [{ secret: 'whsec_cccc', expiresAt: null }],
+      unreadable: [{ keyId: 'k1', reason: 'key_missing', expiresAt: hours(24) }],
+    });
+    expect(openSecretsWithExpiry(d, newRing, hours(25))).toEqual({ secrets: [{ secret: 'whsec_cccc', expiresAt: null }], unreadable: [] });
+    expect(openSecretsWithExpiry({ ...d, _id: 'int_2' }, newRing, hours(25)).unreadable).toEqual([{ keyId: 'k2', reason: 'decrypt_failed', expiresAt: null }]);
+    expect(secretsWithMissingKey(d, newRing, afterA).map((s) => s.last4)).toEqual(['bbbb']);
+    expect(secretsWithMissingKey(d, bothRing, afterA)).toEqual([]);
+  });
+
+  it('re-seals what still verifies under the active key, drops expired ones, keeps what it cannot open', () => {
+    const r = resealSecrets(d, bothRing, afterA);
+    expect({ resealed: r.resealed, pruned: r.pruned, unreadable: r.unreadable }).toEqual({ resealed: 1, pruned: 1, unreadable: [] });
+    expect(r.secrets.map((s) => [s.last4, s.sealed.kid, s.expiresAt])).toEqual([['cccc', 'k2', null], ['bbbb', 'k2', hours(24)]]);
+    expect(r.secrets[0]).toBe(d.secrets[0]); // already under the active key: untouched
+    const resealed = { ...d, secrets: r.secrets };
+    expect(openSecrets(resealed, newRing, afterA)).toEqual(['whsec_cccc', 'whsec_bbbb']);
+
+    const stuck = resealSecrets(d, newRing, afterA);
+    expect(stuck.resealed).toBe(0);
+    expect(stuck.unreadable).toEqual([{ keyId: 'k1', reason: 'key_missing', expiresAt: hours(24) }]);
+    expect(stuck.secrets.map((s) => s.sealed.kid)).toEqual(['k2', 'k1']);
   });
 });

@@ -19,9 +19,68 @@ export function openSecrets(doc: IntegrationDoc, keyring: Keyring, now: Date): s
   return liveSecrets(doc, now).map((s) => decryptSecret(s.sealed, keyring, aadFor(doc._id)));
 }
 
-/** Every stored secret decrypted, with its expiry, so a cache can re-check roll windows without decrypting again. */
-export function openSecretsWithExpiry(doc: IntegrationDoc, keyring: Keyring): Array<{ secret: string; expiresAt: Date | null }> {
-  return doc.secrets.map((s) => ({ secret: decryptSecret(s.sealed, keyring, aadFor(doc._id)), expiresAt: s.expiresAt }));
+/** A stored secret that cannot be opened: its key id is not in the keyring, or it does not decrypt with that key. */
+export interface UnreadableSecret {
+  keyId: string;
+  reason: 'key_missing' | 'decrypt_failed';
+  expiresAt: Date | null;
+}
+
+function tryOpen(doc: IntegrationDoc, s: StoredSecret, keyring: Keyring): string | UnreadableSecret {
+  if (!keyring.keys.has(s.sealed.kid)) return { keyId: s.sealed.kid, reason: 'key_missing', expiresAt: s.expiresAt };
+  try {
+    return decryptSecret(s.sealed, keyring, aadFor(doc._id));
+  } catch {
+    return { keyId: s.sealed.kid, reason: 'decrypt_failed', expiresAt: s.expiresAt };
+  }
+}
+
+/**
+ * The secrets that still verify at `now`, each decrypted once, with its expiry so a cache can re-check roll
+ * windows without decrypting again. Expired secrets (kept in the document until the next roll) are skipped
+ * without decrypting: they no longer verify, and their key may have been retired since. A secret that cannot be
+ * opened is listed in `unreadable` instead of throwing, so the others still verify and the caller can say why.
+ */
+export function openSecretsWithExpiry(
+  doc: IntegrationDoc,
+  keyring: Keyring,
+  now: Date,
+): { secrets: Array<{ secret: string; expiresAt: Date | null }>; unreadable: UnreadableSecret[] } {
+  const secrets: Array<{ secret: string; expiresAt: Date | null }> = [];
+  const unreadable: UnreadableSecret[] = [];
+  for (const s of liveSecrets(doc, now)) {
+    const opened = tryOpen(doc, s, keyring);
+    if (typeof opened === 'string') secrets.push({ secret: opened, expiresAt: s.expiresAt });
+    else unreadable.push(opened);
+  }
+  return { secrets, unreadable };
+}
+
+/** Secrets that still verify but were sealed with a key id the keyring lacks (setup health; no decryption). */
+export function secretsWithMissingKey(doc: Pick<IntegrationDoc, 'secrets'>, keyring: Keyring, now: Date): StoredSecret[] {
+  return liveSecrets(doc, now).filter((s) => !keyring.keys.has(s.sealed.kid));
+}
+
+/**
+ * Pure: the secrets list with every secret that still verifies sealed under the keyring's active key (for a key
+ * rotation: afterwards the old key can leave METRIVO_SECRET_KEYS). Expired secrets are dropped; one that cannot
+ * be opened is kept as it is and reported. Values, last4 and roll windows do not change.
+ */
+export function resealSecrets(doc: IntegrationDoc, keyring: Keyring, now: Date): { secrets: StoredSecret[]; resealed: number; pruned: number; unreadable: UnreadableSecret[] } {
+  const live = liveSecrets(doc, now);
+  const unreadable: UnreadableSecret[] = [];
+  let resealed = 0;
+  const secrets = live.map((s) => {
+    if (s.sealed.kid === keyring.activeKeyId) return s;
+    const opened = tryOpen(doc, s, keyring);
+    if (typeof opened !== 'string') {
+      unreadable.push(opened);
+      return s;
+    }
+    resealed += 1;
+    return { ...s, sealed: encryptSecret(opened, keyring, aadFor(doc._id)) };
+  });
+  return { secrets, resealed, pruned: doc.secrets.length - live.length, unreadable };
 }
 
 /**
@@ -74,6 +133,15 @@ export class IntegrationStore {
     const secrets = rollSecrets(doc, secret, keyring, now, keepPreviousForHours);
     await this.collection.updateOne({ _id: id }, { $set: { secrets, updatedAt: now } });
     return { ...doc, secrets, updatedAt: now };
+  }
+
+  /**
+   * Writes the result of `resealSecrets` unless the integration changed since `doc` was read (then false: read
+   * it again). updatedAt is left alone: the secrets' values did not change.
+   */
+  async replaceSecretsIfUnchanged(doc: IntegrationDoc, secrets: StoredSecret[]): Promise<boolean> {
+    const r = await this.collection.updateOne({ _id: doc._id, updatedAt: doc.updatedAt }, { $set: { secrets } });
+    return r.matchedCount === 1;
   }
 
   async setStatus(id: string, status: IntegrationDoc['status'], now = new Date()): Promise<boolean> {

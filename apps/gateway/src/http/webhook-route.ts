@@ -93,12 +93,26 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     if (!Buffer.isBuffer(req.body) || req.body.length === 0) {
       return reject(400, 'invalid_payload', 'The request body is empty or not JSON (expected Content-Type: application/json).');
     }
+    // A secret whose key left METRIVO_SECRET_KEYS cannot be checked: a signature that matches none of the
+    // readable secrets may still be valid, so that is a 500 (the provider retries, and succeeds once the key is
+    // back or the secret is set again), not a 400 that calls the merchant's signature wrong.
+    const unverifiable = () => {
+      deps.logger.warn(
+        { integrationId, keyIds: [...new Set(integration.unreadable.map((u) => u.keyId))], reasons: [...new Set(integration.unreadable.map((u) => u.reason))] },
+        'webhook signature not checkable: a signing secret of this integration cannot be opened with METRIVO_SECRET_KEYS (its key was removed or differs)',
+      );
+      reject(500, 'secret_unreadable', `Metrivo cannot read a signing secret of integration "${integrationId}" right now; the provider will retry.`);
+    };
     if (integration.secrets.length === 0) {
+      if (integration.unreadable.length > 0) return unverifiable();
       return reject(400, 'invalid_signature', `Integration "${integrationId}" has no signing secret yet; set it in Metrivo admin.`);
     }
 
     const verified = adapter.verify({ rawBody: req.body, headers: req.headers, secrets: integration.secrets, now: receivedAt });
-    if (!verified.ok) return reject(400, verified.code === 'missing_signature' ? 'invalid_signature' : verified.code, verified.message);
+    if (!verified.ok) {
+      if (verified.code === 'invalid_signature' && integration.unreadable.length > 0) return unverifiable();
+      return reject(400, verified.code === 'missing_signature' ? 'invalid_signature' : verified.code, verified.message);
+    }
     const { eventType, livemode } = adapter.describe(verified.event);
     delivery.providerEventId = verified.providerEventId;
     delivery.eventType = eventType;
