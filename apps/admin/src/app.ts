@@ -49,6 +49,8 @@ export async function ensureAdminIndexes(db: Db): Promise<void> {
     new AuditLog(db).ensureIndexes(),
     new IntegrationStore(db).ensureIndexes(),
     new ApiKeyStore(db).ensureIndexes(),
+    // The gateway owns the delivery log, but admin's queries need its indexes even if admin starts first.
+    new DeliveryLog(db).ensureIndexes(),
   ]);
 }
 

@@ -8,9 +8,13 @@ export class DeliveryLog {
     this.collection = db.collection<DeliveryDoc>(COLLECTIONS.deliveries);
   }
 
+  /** One index per command: FerretDB v1.24 drops the connection when one createIndexes names several existing indexes. */
   async ensureIndexes(): Promise<void> {
     await this.collection.createIndex({ integrationId: 1, receivedAt: -1 });
     await this.collection.createIndex({ expireAt: 1 });
+    // Admin reads Manual API calls by website (they are logged per API key, not per integration), alone or as the
+    // second branch of an $or with integrationId, newest first; without it each poll scanned every merchant's log.
+    await this.collection.createIndex({ websiteId: 1, provider: 1, receivedAt: -1 });
   }
 
   /** Bulk insert; duplicate ids (a retried flush) are ignored. */
