@@ -20,6 +20,9 @@ describe('create integration input', () => {
     expect(validateWebsiteId('w 1').ok).toBe(false);
     expect(validateWebsiteId('x'.repeat(256)).ok).toBe(false);
     expect(validateWebsiteId('w\u0000').ok).toBe(false);
+    for (const dots of ['.', '..', '...', ' .. ']) expect(validateWebsiteId(dots)).toEqual({ ok: false, issues: [{ path: '(body)', message: 'must not consist only of dots' }] });
+    expect(validateWebsiteId('w.1').ok).toBe(true);
+    expect(validateWebsiteId('.well').ok).toBe(true);
   });
 });
 

@@ -21,7 +21,9 @@ function validate<S extends z.ZodType>(schema: S, input: unknown): Validated<z.i
 
 /**
  * Website ids come from the rest of Metrivo; we only require something that is safe as one URL path
- * segment and Kafka key: 1-255 visible characters without spaces, slashes, '?' or '#'.
+ * segment and Kafka key: 1-255 visible characters without spaces, slashes, '?' or '#', and not only dots:
+ * encodeURIComponent keeps "." and "..", which URL resolution then treats as "this" and "parent" segment, so
+ * `/websites/../api-keys` would lead to another page. Longer runs of dots are refused too, for one simple rule.
  */
 export const websiteIdSchema = z
   .string({ error: 'is required' })
@@ -29,7 +31,8 @@ export const websiteIdSchema = z
   .min(1, 'is required')
   .max(255, 'must be at most 255 characters')
   .regex(/^[^\s/?#\\]*$/, 'must not contain spaces, slashes, "?" or "#"')
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters')
+  .refine((s) => !/^\.+$/.test(s), 'must not consist only of dots');
 
 export const providerSchema = z.enum(integrationProviders, { error: `must be one of ${integrationProviders.join(', ')}` });
 
