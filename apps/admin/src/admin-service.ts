@@ -195,13 +195,19 @@ export class AdminService {
     }
   }
 
-  async createApiKey(ctx: RequestContext, websiteId: string, livemode: boolean): Promise<{ view: ApiKeyView; key: string }> {
-    const { doc, key } = await this.deps.apiKeys.create(websiteId, livemode, this.now());
+  /** With `id`, a second call with the same id throws ApiKeyIdTakenError instead of creating another key. */
+  async createApiKey(ctx: RequestContext, websiteId: string, livemode: boolean, id?: string): Promise<{ view: ApiKeyView; key: string }> {
+    const { doc, key } = await this.deps.apiKeys.create(websiteId, livemode, this.now(), id);
     await this.deps.audit.record({
       actor: ctx.actor, ip: ctx.ip, action: 'api_key.create', target: { type: 'api_key', id: doc._id }, websiteId,
       details: { prefix: doc.prefix, livemode },
     });
     return { view: apiKeyView(doc), key };
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyView | null> {
+    const doc = await this.deps.apiKeys.get(id);
+    return doc ? apiKeyView(doc) : null;
   }
 
   async listApiKeys(websiteId: string): Promise<ApiKeyView[]> {

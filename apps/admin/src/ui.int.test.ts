@@ -27,6 +27,9 @@ async function loggedIn(): Promise<SessionClient> {
   return c;
 }
 
+/** The single-use id of the API key form on a page. */
+const formIdOf = (text: string) => /name="formId" value="([^"]+)"/.exec(text)![1]!;
+
 describe('staff access', () => {
   it('sends anonymous visitors to the login page and keeps where they wanted to go', async () => {
     const res = await fetch(`${h.baseUrl}/integrations?websiteId=w_1`, { redirect: 'manual' });
@@ -199,8 +202,8 @@ describe('forms', () => {
 
   it('shows a new API key once, then only its prefix', async () => {
     const c = await loggedIn();
-    await c.request('GET', '/websites/w_ui_keys/api-keys');
-    const created = await c.request('POST', '/websites/w_ui_keys/api-keys', { form: { _csrf: c.lastCsrf, livemode: 'false' } });
+    const form = await c.request('GET', '/websites/w_ui_keys/api-keys');
+    const created = await c.request('POST', '/websites/w_ui_keys/api-keys', { form: { _csrf: c.lastCsrf, formId: formIdOf(form.text), livemode: 'false' } });
     expect(created.res.status).toBe(201);
     expect(created.res.headers.get('cache-control')).toBe('no-store');
     const key = /value="(mtv_test_[^"]+)"/.exec(created.text)?.[1];
@@ -214,6 +217,33 @@ describe('forms', () => {
     expect(revoked.res.status).toBe(303);
     expect(await h.db.collection('api_keys').countDocuments({ websiteId: 'w_ui_keys', revokedAt: null })).toBe(0);
     expect((await c.request('GET', revoked.res.headers.get('location')!)).text).toContain('API key revoked.');
+  });
+});
+
+describe('API key form re-posted (reload of the page that shows the new key)', () => {
+  it('creates one key for one form, says so clearly on the second post, and shows the key only once', async () => {
+    const c = await loggedIn();
+    const page = await c.request('GET', '/websites/w_ui_repost/api-keys');
+    const body = { _csrf: c.lastCsrf, formId: formIdOf(page.text), livemode: 'false' };
+    const first = await c.request('POST', '/websites/w_ui_repost/api-keys', { form: body });
+    expect(first.res.status).toBe(201);
+    const key = /value="(mtv_test_[^"]+)"/.exec(first.text)![1]!;
+    expect(formIdOf(first.text)).not.toBe(body.formId); // the page's own form can create another key
+
+    const again = await c.request('POST', '/websites/w_ui_repost/api-keys', { form: body });
+    expect(again.res.status).toBe(409);
+    expect(again.text).toContain('This form was already submitted, so no second key was created.');
+    expect(again.text).toContain(`${key.slice(0, 12)}…`);
+    expect(again.text).not.toContain(key);
+    expect(await h.db.collection('api_keys').countDocuments({ websiteId: 'w_ui_repost' })).toBe(1);
+    expect(await h.db.collection('admin_audit').countDocuments({ action: 'api_key.create', websiteId: 'w_ui_repost' })).toBe(1);
+
+    const stale = await c.request('POST', '/websites/w_ui_repost/api-keys', { form: { _csrf: c.lastCsrf, livemode: 'false' } });
+    expect(stale.res.status).toBe(422);
+    expect(stale.text).toContain('created no key');
+    const next = await c.request('POST', '/websites/w_ui_repost/api-keys', { form: { _csrf: c.lastCsrf, formId: formIdOf(stale.text), livemode: 'true' } });
+    expect(next.res.status).toBe(201);
+    expect(await h.db.collection('api_keys').countDocuments({ websiteId: 'w_ui_repost' })).toBe(2);
   });
 });
 

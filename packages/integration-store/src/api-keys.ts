@@ -3,6 +3,14 @@ import type { Collection, Db } from 'mongodb';
 import { COLLECTIONS, type ApiKeyDoc } from './documents';
 import { newId } from './integrations';
 
+/** `ApiKeyStore.create` was given an id that an existing key already has (a form posted twice). */
+export class ApiKeyIdTakenError extends Error {
+  override name = 'ApiKeyIdTakenError';
+  constructor(readonly id: string) {
+    super(`an API key with id ${id} already exists`);
+  }
+}
+
 export class ApiKeyStore {
   readonly collection: Collection<ApiKeyDoc>;
 
@@ -15,12 +23,25 @@ export class ApiKeyStore {
     await this.collection.createIndex({ websiteId: 1, createdAt: -1 });
   }
 
-  /** Creates a key; the plaintext is returned once and only its hash is stored. */
-  async create(websiteId: string, livemode = true, now = new Date()): Promise<{ doc: ApiKeyDoc; key: string }> {
+  /**
+   * Creates a key; the plaintext is returned once and only its hash is stored. A caller that must not create
+   * two keys for one request passes the id: the unique _id makes a second insert fail with ApiKeyIdTakenError.
+   */
+  async create(websiteId: string, livemode = true, now = new Date(), id = newId('key')): Promise<{ doc: ApiKeyDoc; key: string }> {
     const key = generateApiKey(livemode);
-    const doc: ApiKeyDoc = { _id: newId('key'), websiteId, hash: hashApiKey(key), prefix: key.slice(0, 12), livemode, createdAt: now, revokedAt: null };
-    await this.collection.insertOne(doc);
+    const doc: ApiKeyDoc = { _id: id, websiteId, hash: hashApiKey(key), prefix: key.slice(0, 12), livemode, createdAt: now, revokedAt: null };
+    try {
+      await this.collection.insertOne(doc);
+    } catch (err) {
+      // 11000 could also be the hash index (never in practice: 32 random bytes); only a taken _id is the caller's case.
+      if ((err as { code?: number }).code === 11000 && (await this.collection.countDocuments({ _id: id })) > 0) throw new ApiKeyIdTakenError(id);
+      throw err;
+    }
     return { doc, key };
+  }
+
+  get(id: string): Promise<ApiKeyDoc | null> {
+    return this.collection.findOne({ _id: id }, { projection: { hash: 0 } });
   }
 
   /** The active (not revoked) key document for a presented key, or null. */

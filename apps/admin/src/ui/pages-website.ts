@@ -15,7 +15,8 @@ interface Common {
   notice?: string | null;
 }
 
-export function apiKeysPage(o: Common & { keys: ApiKeyView[]; gatewayUrl: string; created?: { key: string; view: ApiKeyView } | null; error?: string | null }): string {
+/** `formId`: a fresh random id per rendered form; the server creates at most one key per id (see routes.ts). */
+export function apiKeysPage(o: Common & { keys: ApiKeyView[]; gatewayUrl: string; formId: string; created?: { key: string; view: ApiKeyView } | null; error?: string | null }): string {
   const title = `API keys of ${o.websiteId}`;
   const body = html`<h1>${title}</h1>
 ${websiteTabs(o.websiteId, 'api-keys')}
@@ -34,6 +35,7 @@ ${o.created ? html`<section class="panel" aria-labelledby="new-key-h">
   header <code>Authorization: Bearer &lt;key&gt;</code>). A test key reports test-mode payments.</p>
 <form method="post" action="${href`/websites/${o.websiteId}/api-keys`}" class="panel">
   ${csrfField(o.csrf)}
+  <input type="hidden" name="formId" value="${o.formId}">
   <fieldset style="border:none;padding:0;margin:0 0 1rem">
     <legend><strong>Mode</strong></legend>
     <label><input type="radio" name="livemode" value="false" checked> Test (for trying the integration)</label>

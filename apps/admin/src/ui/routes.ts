@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { PaymentState } from '@metrivo/contracts';
-import type { IntegrationDoc } from '@metrivo/integration-store';
+import { ApiKeyIdTakenError, type IntegrationDoc } from '@metrivo/integration-store';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import type { AdminService } from '../admin-service';
+import type { AdminService, ApiKeyView } from '../admin-service';
 import type { AuditLog } from '../audit';
 import { access, type Access } from '../auth/access';
 import { burnPasswordCheck, verifyPassword } from '../auth/passwords';
@@ -201,18 +201,37 @@ export function uiRouter(deps: UiDeps): Router {
   }));
 
   // ---- per website -----------------------------------------------------------------------------
-  r.get('/websites/:websiteId/api-keys', withWebsite(async (req, res, websiteId) => {
+  const renderApiKeys = async (req: Request, res: Response, websiteId: string, status: number, extra: { created?: { key: string; view: ApiKeyView }; error?: string } = {}) => {
     const keys = await service.listApiKeys(websiteId);
-    sendPage(res, 200, apiKeysPage({ staff: staffOf(res), csrf: csrf(req, res), websiteId, notice: notice(req), keys, gatewayUrl: deps.publicGatewayUrl }));
-  }));
+    const formId = randomBytes(16).toString('base64url');
+    sendPage(res, status, apiKeysPage({ staff: staffOf(res), csrf: csrf(req, res), websiteId, notice: notice(req), keys, gatewayUrl: deps.publicGatewayUrl, formId, ...extra }));
+  };
 
+  r.get('/websites/:websiteId/api-keys', withWebsite((req, res, websiteId) => renderApiKeys(req, res, websiteId, 200)));
+
+  // The new key is rendered in the POST response (not a redirect) so it never sits in a URL or the history. Reloading
+  // that page re-posts the same form, so each rendered form carries a random formId and the key's _id is derived from
+  // it: a second post of the same form hits the unique _id and creates nothing.
+  const keyIdForForm = (formId: string) => `key_${createHash('sha256').update(`api-key-form:${formId}`).digest('base64url').slice(0, 16)}`;
   r.post('/websites/:websiteId/api-keys', withWebsite(async (req, res, websiteId) => {
-    const livemode = formBody(req).livemode === 'true';
-    const created = await service.createApiKey(requestContext(req, res), websiteId, livemode);
-    const keys = await service.listApiKeys(websiteId);
-    // Rendered in the POST response (not a redirect) so the key never sits in a URL or the history.
-    res.setHeader('Cache-Control', 'no-store');
-    sendPage(res, 201, apiKeysPage({ staff: staffOf(res), csrf: csrf(req, res), websiteId, keys, created, gatewayUrl: deps.publicGatewayUrl }));
+    const body = formBody(req);
+    const formId = str(body.formId);
+    if (!formId || !/^[A-Za-z0-9_-]{16,64}$/.test(formId)) {
+      return renderApiKeys(req, res, websiteId, 422, { error: 'This form is out of date and created no key. Use the form below.' });
+    }
+    const id = keyIdForForm(formId);
+    try {
+      const created = await service.createApiKey(requestContext(req, res), websiteId, str(body.livemode) === 'true', id);
+      res.setHeader('Cache-Control', 'no-store');
+      await renderApiKeys(req, res, websiteId, 201, { created });
+    } catch (err) {
+      if (!(err instanceof ApiKeyIdTakenError)) throw err;
+      const existing = await service.getApiKey(id);
+      const which = existing ? ` (${existing.prefix}…, in the list below)` : '';
+      await renderApiKeys(req, res, websiteId, 409, {
+        error: `This form was already submitted, so no second key was created. The key it created${which} was shown only once and cannot be shown again: if it was not copied, revoke it and create a new one.`,
+      });
+    }
   }));
 
   r.post('/websites/:websiteId/api-keys/:keyId/revoke', withWebsite(async (req, res, websiteId) => {
