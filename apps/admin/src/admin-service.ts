@@ -216,11 +216,15 @@ export class AdminService {
 
   /** False when there is no active key with that id for the website. */
   async revokeApiKey(ctx: RequestContext, websiteId: string, keyId: string): Promise<boolean> {
-    const ok = await this.deps.apiKeys.revoke(websiteId, keyId, this.now());
-    if (ok) {
-      await this.deps.audit.record({ actor: ctx.actor, ip: ctx.ip, action: 'api_key.revoke', target: { type: 'api_key', id: keyId }, websiteId, details: {} });
+    const revoked = await this.deps.apiKeys.revoke(websiteId, keyId, this.now());
+    if (revoked) {
+      // The prefix lets support match the entry to the key the merchant holds, as the create entry does.
+      await this.deps.audit.record({
+        actor: ctx.actor, ip: ctx.ip, action: 'api_key.revoke', target: { type: 'api_key', id: keyId }, websiteId,
+        details: { prefix: revoked.prefix, livemode: revoked.livemode },
+      });
     }
-    return ok;
+    return revoked !== null;
   }
 
   /** Test-mode deliveries of all the website's integrations (what the test-connection view shows while waiting). */

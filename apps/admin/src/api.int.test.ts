@@ -331,6 +331,12 @@ describe('POST /api/websites/:websiteId/api-keys', () => {
     expect((await api('DELETE', `/api/websites/w_rev/api-keys/${created.body.id}`)).status).toBe(404);
     expect((await api('DELETE', `/api/websites/other/api-keys/${created.body.id}`)).status).toBe(404);
     expect((await auditFor(created.body.id)).map((a) => a.action)).toEqual(['api_key.create', 'api_key.revoke']);
+    // The revoke entry names the key by its prefix (as the create entry does), never the key itself.
+    const audit = await api('GET', `/api/audit?targetId=${created.body.id}`);
+    const revoke = (audit.body.entries as Json[]).find((e) => e.action === 'api_key.revoke')!;
+    expect(revoke).toMatchObject({ target: { type: 'api_key', id: created.body.id }, websiteId: 'w_rev', details: { prefix: created.body.prefix, livemode: true } });
+    expect(created.body.prefix).toBe(created.body.key.slice(0, 12));
+    expect(JSON.stringify(audit.body)).not.toContain(created.body.key);
   });
 });
 

@@ -53,8 +53,9 @@ export class ApiKeyStore {
     return this.collection.find({ websiteId }, { projection: { hash: 0 } }).sort({ createdAt: -1 }).toArray();
   }
 
-  async revoke(websiteId: string, id: string, now = new Date()): Promise<boolean> {
-    const r = await this.collection.updateOne({ _id: id, websiteId, revokedAt: null }, { $set: { revokedAt: now } });
-    return r.matchedCount === 1;
+  /** The revoked key (for the audit entry), or null when there was no active key with that id for the website. */
+  revoke(websiteId: string, id: string, now = new Date()): Promise<ApiKeyDoc | null> {
+    // No projection: FerretDB v1 refuses one on findAndModify.
+    return this.collection.findOneAndUpdate({ _id: id, websiteId, revokedAt: null }, { $set: { revokedAt: now } }, { returnDocument: 'after' });
   }
 }
