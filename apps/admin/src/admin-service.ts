@@ -3,6 +3,7 @@ import type { Keyring } from '@metrivo/crypto';
 import {
   liveSecrets,
   secretsWithMissingKey,
+  shownLast4,
   type ApiKeyDoc,
   type ApiKeyStore,
   type DeliveryDoc,
@@ -36,7 +37,8 @@ export interface IntegrationView {
   status: IntegrationDoc['status'];
   webhookUrl: string | null;
   events: readonly string[];
-  secret: { set: boolean; last4: string | null; previous: Array<{ last4: string; validUntil: string }> };
+  /** last4: null when no secret is set, or when it is too short to show any of it (fewer than 24 characters). */
+  secret: { set: boolean; last4: string | null; previous: Array<{ last4: string | null; validUntil: string }> };
   createdAt: string;
   updatedAt: string;
 }
@@ -99,8 +101,8 @@ export class AdminService {
       events: REQUIRED_EVENTS[doc.provider],
       secret: {
         set: current !== null,
-        last4: current?.last4 ?? null,
-        previous: live.filter((s) => s.expiresAt !== null).map((s) => ({ last4: s.last4, validUntil: s.expiresAt!.toISOString() })),
+        last4: current ? shownLast4(current) : null,
+        previous: live.filter((s) => s.expiresAt !== null).map((s) => ({ last4: shownLast4(s), validUntil: s.expiresAt!.toISOString() })),
       },
       createdAt: doc.createdAt.toISOString(),
       updatedAt: doc.updatedAt.toISOString(),

@@ -139,6 +139,29 @@ describe('PUT /api/integrations/:id/secret', () => {
     expect(h.logs.join('')).not.toContain(STRIPE_SECRET);
   });
 
+  it('shows no suffix of a secret shorter than 24 characters (page, API, audit), also one stored with last4 before that rule', async () => {
+    const { id } = await createIntegration(undefined, 'razorpay');
+    const short = 'Ab3-Qx9Z'; // Razorpay accepts 8 characters: its last 4 would be half of it
+    expect((await api('PUT', `/api/integrations/${id}/secret`, { body: { secret: short } })).status).toBe(204);
+    expect((await api('GET', `/api/integrations/${id}`)).body.secret).toEqual({ set: true, last4: null, previous: [] });
+    expect((await auditFor(id)).at(-1)!.details).toMatchObject({ last4: null });
+    expect(await rawDump('integrations', 'admin_audit')).not.toContain('Qx9Z');
+    // An older document still carries last4: its ciphertext length (= the secret's) hides it.
+    await h.db.collection('integrations').updateOne({ _id: id as never }, { $set: { 'secrets.0.last4': 'Qx9Z' } });
+    expect((await api('GET', `/api/integrations/${id}`)).body.secret.last4).toBeNull();
+    const c = new SessionClient(h.baseUrl);
+    await createStaff(h.db, 'short@metrivo.test');
+    await c.login('short@metrivo.test', 'correct horse battery staple');
+    const page = await c.request('GET', `/integrations/${id}`);
+    expect(page.text).toContain('shorter than 24 characters, so none of it is shown');
+    expect(page.text).not.toContain('Qx9Z');
+
+    const long = 'Rz_twenty-four_chars_Ok7'; // exactly 24: the suffix is shown, with the previous (short) one hidden
+    expect(long).toHaveLength(24);
+    expect((await api('PUT', `/api/integrations/${id}/secret`, { body: { secret: long, keepPreviousForHours: 1 } })).status).toBe(204);
+    expect((await api('GET', `/api/integrations/${id}`)).body.secret).toMatchObject({ set: true, last4: '_Ok7', previous: [{ last4: null }] });
+  });
+
   it('rolls: the previous secret stays valid for the chosen hours', async () => {
     const { id } = await createIntegration();
     await api('PUT', `/api/integrations/${id}/secret`, { body: { secret: STRIPE_SECRET } });

@@ -20,6 +20,13 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
-export function lastFour(secret: string): string {
-  return secret.slice(-4);
+/**
+ * Secrets shorter than this (in UTF-8 bytes, i.e. characters for the ASCII secrets providers issue) show no suffix:
+ * the last 4 characters of an 8-character secret (Razorpay lets merchants choose one that short) are half of it.
+ */
+export const MIN_SECRET_LENGTH_FOR_SUFFIX = 24;
+
+/** The last 4 characters to show support, or null when the secret is too short to reveal any of it. */
+export function lastFour(secret: string): string | null {
+  return Buffer.byteLength(secret, 'utf8') >= MIN_SECRET_LENGTH_FOR_SUFFIX ? secret.slice(-4) : null;
 }

@@ -15,7 +15,8 @@ export type IntegrationProvider = (typeof integrationProviders)[number];
 
 export interface StoredSecret {
   sealed: EncryptedSecret;
-  last4: string;
+  /** Null when the secret is too short to show any of it (see lastFour); read it through shownLast4. */
+  last4: string | null;
   addedAt: Date;
   /** null for the current secret; set on a previous one kept valid during a roll. */
   expiresAt: Date | null;

@@ -1,5 +1,5 @@
 export * from './documents';
-export { IntegrationStore, liveSecrets, openSecrets, openSecretsWithExpiry, resealSecrets, rollSecrets, secretsWithMissingKey, newId } from './integrations';
+export { IntegrationStore, liveSecrets, openSecrets, openSecretsWithExpiry, resealSecrets, rollSecrets, secretsWithMissingKey, shownLast4, newId } from './integrations';
 export type { UnreadableSecret } from './integrations';
 export { ApiKeyIdTakenError, ApiKeyStore } from './api-keys';
 export { DeliveryLog } from './deliveries';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { decryptSecret, encryptSecret, lastFour, type Keyring } from '@metrivo/crypto';
+import { decryptSecret, encryptSecret, lastFour, MIN_SECRET_LENGTH_FOR_SUFFIX, type Keyring } from '@metrivo/crypto';
 import type { Collection, Db } from 'mongodb';
 import { COLLECTIONS, type IntegrationDoc, type IntegrationProvider, type StoredSecret } from './documents';
 
@@ -13,6 +13,15 @@ const aadFor = (integrationId: string) => `integration:${integrationId}`;
 /** Secrets that verify right now: the current one and any previous one whose roll window is open. */
 export function liveSecrets(doc: Pick<IntegrationDoc, 'secrets'>, now: Date): StoredSecret[] {
   return doc.secrets.filter((s) => s.expiresAt === null || s.expiresAt.getTime() > now.getTime());
+}
+
+/**
+ * The suffix support may see. Secrets stored before short ones lost their suffix still carry last4; AES-GCM
+ * ciphertext is exactly as long as the plaintext, so their length is known without decrypting them.
+ */
+export function shownLast4(s: StoredSecret): string | null {
+  if (s.last4 === null) return null;
+  return Buffer.from(s.sealed.ct, 'base64').length >= MIN_SECRET_LENGTH_FOR_SUFFIX ? s.last4 : null;
 }
 
 export function openSecrets(doc: IntegrationDoc, keyring: Keyring, now: Date): string[] {

@@ -60,7 +60,7 @@ ${o.integrations.length ? html`<table>
     <td>${i.provider === 'manual' ? 'per API key' : i.livemode ? badge('live') : badge('test')}</td>
     <td><a href="${href`/integrations/${i.id}`}" class="mono">${i.id}</a></td>
     <td>${badge(i.status)}</td>
-    <td>${i.provider === 'manual' ? 'not needed' : i.secret.set ? html`set, ends in <code>${i.secret.last4}</code>` : badge('fail', 'missing')}</td>
+    <td>${i.provider === 'manual' ? 'not needed' : i.secret.set ? (i.secret.last4 ? html`set, ends in <code>${i.secret.last4}</code>` : 'set') : badge('fail', 'missing')}</td>
     <td>${when(i.createdAt)}</td>
   </tr>`)}</tbody>
 </table>` : html`<p>Create the first one with the form above.</p>`}`;
@@ -163,8 +163,10 @@ ${v.webhookUrl ? html`
 </section>
 <section aria-labelledby="secret-h">
   <h2 id="secret-h">3. Signing secret</h2>
-  <p>${v.secret.set ? html`Stored encrypted; it ends in <code id="secret-last4">${v.secret.last4}</code>.` : html`<strong>Not set yet.</strong> Webhooks are refused until it is.`}
-  ${v.secret.previous.map((p) => html` The previous secret ending in <code>${p.last4}</code> stays valid until ${when(p.validUntil)}.`)}</p>
+  <p>${v.secret.set
+    ? v.secret.last4 ? html`Stored encrypted; it ends in <code id="secret-last4">${v.secret.last4}</code>.` : html`Stored encrypted. It is shorter than 24 characters, so none of it is shown.`
+    : html`<strong>Not set yet.</strong> Webhooks are refused until it is.`}
+  ${v.secret.previous.map((p) => p.last4 ? html` The previous secret ending in <code>${p.last4}</code> stays valid until ${when(p.validUntil)}.` : html` The previous secret stays valid until ${when(p.validUntil)}.`)}</p>
   <form method="post" action="${href`/integrations/${v.id}/secret`}" class="panel" autocomplete="off">
     ${csrfField(o.csrf)}
     ${form.error ? alertBox(form.error) : ''}

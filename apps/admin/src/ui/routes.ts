@@ -37,7 +37,7 @@ export interface UiDeps {
 /** Fixed texts for ?notice=…: a redirect can say what happened without echoing user input. */
 const NOTICES: Record<string, string> = {
   created: 'Integration created. Hand the merchant the webhook URL and the event list, then store the signing secret.',
-  secret_saved: 'Signing secret saved (encrypted). Only its last 4 characters are shown.',
+  secret_saved: 'Signing secret saved (encrypted). Only its last 4 characters are shown (none of a secret shorter than 24 characters).',
   enabled: 'Integration enabled.',
   disabled: 'Integration disabled: the gateway now refuses its webhooks.',
   revoked: 'API key revoked.',
