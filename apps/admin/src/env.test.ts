@@ -1,5 +1,6 @@
 import { generateKeyringEntry } from '@metrivo/crypto';
-import { cookieSecureFrom, csrfSecretFrom, loadAdminConfig, trustProxyFrom } from './env';
+import express from 'express';
+import { cookieSecureFrom, csrfSecretFrom, loadAdminConfig, trustProxyFrom, trustProxyProblem } from './env';
 
 const base = { METRIVO_ADMIN_TOKEN: 'a'.repeat(24), METRIVO_SECRET_KEYS: generateKeyringEntry('k1') };
 
@@ -33,6 +34,20 @@ describe('admin configuration', () => {
     expect(cookieSecureFrom({ ADMIN_COOKIE_SECURE: 'auto', NODE_ENV: 'development' })).toBe(false);
     expect(cookieSecureFrom({ ADMIN_COOKIE_SECURE: 'true', NODE_ENV: 'development' })).toBe(true);
     expect(cookieSecureFrom({ ADMIN_COOKIE_SECURE: 'false', NODE_ENV: 'production' })).toBe(false);
+  });
+
+  it('validates ADMIN_TRUST_PROXY at start, naming it, and accepts only what Express accepts', () => {
+    expect(errorMessage(() => loadAdminConfig({ ...base, ADMIN_TRUST_PROXY: 'yes' }))).toMatch(/ADMIN_TRUST_PROXY: must be true, false, a hop count, or a comma-separated list .*"yes" is none of these/);
+    const accepted = ['false', 'true', '', '0', '2', 'loopback', 'loopback, 10.0.0.0/8', '192.168.1.1', '::1', 'fd00::/8', '10.0.0.0/255.0.0.0', '::ffff:10.0.0.1/64', 'linklocal,uniquelocal'];
+    for (const value of accepted) {
+      expect([value, trustProxyProblem(value)]).toEqual([value, null]);
+      expect(() => express().set('trust proxy', trustProxyFrom(value))).not.toThrow();
+    }
+    const refused = ['yes', 'TRUE', '10.0.0.0/33', '10.0.0.0/0', '::1/129', '10.0.0.0/255.0.255.0', 'loopback,', '10.0.0.0/x', 'example.com', '300.1.1.1'];
+    for (const value of refused) {
+      expect([value, trustProxyProblem(value)]).toEqual([value, expect.stringContaining('none of these')]);
+      expect(() => express().set('trust proxy', trustProxyFrom(value))).toThrow(); // what start-up used to fail with
+    }
   });
 
   it('parses trust proxy and derives a CSRF key that is not the token itself', () => {
