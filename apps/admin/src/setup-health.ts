@@ -153,7 +153,7 @@ export function computeSetupHealth(input: SetupHealthInput): SetupHealth {
     } else if (currentMissing) {
       checks.push({
         id: 'secret', label: 'Signing secret', status: 'fail',
-        detail: `The signing secret was encrypted with key ${keyIds([currentMissing])}, which is not in METRIVO_SECRET_KEYS: the gateway cannot verify webhooks (500 secret_unreadable). Put that key back into METRIVO_SECRET_KEYS of the gateway and admin, or paste the secret again.`,
+        detail: `The signing secret was encrypted with key ${keyIds([currentMissing])}, which is not in METRIVO_SECRET_KEYS: the gateway cannot verify webhooks (answered 503, logged as secret_unreadable). Put that key back into METRIVO_SECRET_KEYS of the gateway and admin, or paste the secret again.`,
       });
     } else if (missingKey.length > 0) {
       checks.push({

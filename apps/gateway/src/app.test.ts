@@ -473,18 +473,21 @@ describe('webhooks: bad input is refused with a stable code, publishes nothing, 
       expect(publisher.published).toHaveLength(1);
     });
 
-    it('a signature no readable secret matches → 500 secret_unreadable (the provider retries), warned without key material', async () => {
+    it('a signature no readable secret matches → 503 unavailable with Retry-After (the provider retries); the delivery log says secret_unreadable; warned without key material', async () => {
       const integration = addIntegration('stripe', [stripeSecret()], {}, missingKey);
       const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret()));
-      expectRefused(answer, 500, 'secret_unreadable');
-      expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', httpStatus: 500, errorCode: 'secret_unreadable' });
+      expectRefused(answer, 503, 'unavailable');
+      expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(answer.body.error.message).toMatch(/encryption key/);
+      expect(onlyDelivery()).toMatchObject({ outcome: 'unavailable', httpStatus: 503, errorCode: 'secret_unreadable' });
       expect(warnings).toEqual([{ fields: { integrationId: integration._id, keyIds: ['k1'], reasons: ['key_missing'] }, message: expect.stringMatching(/METRIVO_SECRET_KEYS/) }]);
     });
 
-    it('the only secret unreadable → 500 secret_unreadable, not "no signing secret yet"', async () => {
+    it('the only secret unreadable → 503 unavailable (secret_unreadable in the delivery log), not "no signing secret yet"', async () => {
       const integration = addIntegration('razorpay', [], {}, missingKey);
       const answer = await sendWebhook('razorpay', integration._id, razorpayFixtures.razorpayWebhookRequest(razorpayFixtures.razorpayPaymentCaptured(), 'whatever_secret'));
-      expectRefused(answer, 500, 'secret_unreadable');
+      expectRefused(answer, 503, 'unavailable');
+      expect(onlyDelivery()).toMatchObject({ errorCode: 'secret_unreadable' });
       expect(answer.body.error.message).not.toMatch(/no signing secret/);
       expect(warnings).toHaveLength(1);
     });

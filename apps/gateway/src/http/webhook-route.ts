@@ -74,9 +74,10 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     const finish = (status: number, outcome: DeliveryInput['outcome'], errorCode: string | null) => {
       deps.deliveries.record({ ...delivery, httpStatus: status, outcome, errorCode, durationMs: Date.now() - started });
     };
-    const reject = (status: number, code: string, message: string) => {
+    /** `loggedCode`: a more specific code for the delivery log than the contract's answer code. */
+    const reject = (status: number, code: string, message: string, loggedCode: string = code) => {
       sendError(res, status, code, message);
-      finish(status, status === 503 ? 'unavailable' : 'rejected', code);
+      finish(status, status === 503 ? 'unavailable' : 'rejected', loggedCode);
     };
 
     const integration = await deps.integrations.get(integrationId);
@@ -94,14 +95,16 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
       return reject(400, 'invalid_payload', 'The request body is empty or not JSON (expected Content-Type: application/json).');
     }
     // A secret whose key left METRIVO_SECRET_KEYS cannot be checked: a signature that matches none of the
-    // readable secrets may still be valid, so that is a 500 (the provider retries, and succeeds once the key is
-    // back or the secret is set again), not a 400 that calls the merchant's signature wrong.
+    // readable secrets may still be valid, so the answer is the contract's 503 `unavailable` with Retry-After (the
+    // provider retries, and succeeds once the key is back or the secret is set again), not a 400 that calls the
+    // merchant's signature wrong. The delivery log keeps the specific reason, `secret_unreadable`, for support.
     const unverifiable = () => {
       deps.logger.warn(
         { integrationId, keyIds: [...new Set(integration.unreadable.map((u) => u.keyId))], reasons: [...new Set(integration.unreadable.map((u) => u.reason))] },
         'webhook signature not checkable: a signing secret of this integration cannot be opened with METRIVO_SECRET_KEYS (its key was removed or differs)',
       );
-      reject(500, 'secret_unreadable', `Metrivo cannot read a signing secret of integration "${integrationId}" right now; the provider will retry.`);
+      res.setHeader('Retry-After', String(deps.retryAfterSeconds));
+      reject(503, 'unavailable', `Metrivo cannot read a signing secret of integration "${integrationId}" right now (its encryption key is missing from the gateway's configuration); the provider will retry.`, 'secret_unreadable');
     };
     if (integration.secrets.length === 0) {
       if (integration.unreadable.length > 0) return unverifiable();
