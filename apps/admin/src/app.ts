@@ -1,6 +1,6 @@
 import type { Keyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore } from '@metrivo/integration-store';
-import { healthzHandler, readyzHandler, type Logger } from '@metrivo/observability';
+import { healthzHandler, readyzHandler, traceRequests, type Logger } from '@metrivo/observability';
 import cookieParser from 'cookie-parser';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -76,6 +76,8 @@ export function createAdminApp(deps: AdminAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  // A trace per request: its log lines carry it, and the ledger calls it makes continue it.
+  app.use(traceRequests('admin'));
 
   app.get('/healthz', healthzHandler());
   app.get('/readyz', readyzHandler({

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { activeTraceId, withSpan } from '@metrivo/observability';
 import { HttpLedgerClient, LedgerUnavailableError } from './ledger-client';
 import { testPaymentState } from './test-support/fake-ledger';
 
@@ -8,10 +9,12 @@ let server: Server;
 let base = '';
 let reply: { status: number; body: string } = { status: 200, body: '{}' };
 const paths: string[] = [];
+const traceparents: (string | undefined)[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     paths.push(req.url ?? '');
+    traceparents.push(req.headers.traceparent as string | undefined);
     res.writeHead(reply.status, { 'content-type': 'application/json' });
     res.end(reply.body);
   });
@@ -32,6 +35,16 @@ describe('HttpLedgerClient', () => {
     expect(paths.at(-1)).toBe('/v1/websites/w%2F1/payments?livemode=false&limit=20');
     expect(payments.map((p) => p.paymentKey)).toEqual(['stripe:pi_new', 'stripe:pi_old']);
     expect(invalid).toEqual([expect.stringContaining('netMinor')]);
+  });
+
+  it('continues the active trace in the ledger request (traceparent), so both apps log one trace id', async () => {
+    reply = { status: 200, body: JSON.stringify({ payments: [] }) };
+    const client = new HttpLedgerClient(base);
+    const traceId = await withSpan('admin request', {}, async () => {
+      await client.listPayments('w_1', { livemode: true, limit: 1 });
+      return activeTraceId();
+    });
+    expect(traceparents.at(-1)).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`));
   });
 
   it('returns the state and leniently parsed entries for one payment; null on 404', async () => {

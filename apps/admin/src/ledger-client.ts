@@ -1,4 +1,5 @@
 import { paymentStateSchema, type PaymentState } from '@metrivo/contracts';
+import { outgoingTraceHeaders } from '@metrivo/observability';
 import { z } from 'zod';
 
 /**
@@ -63,7 +64,7 @@ export class HttpLedgerClient implements LedgerClient {
   private async getJson(path: string): Promise<{ status: number; body: unknown }> {
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl.replace(/\/+$/, '')}${path}`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await fetch(`${this.baseUrl.replace(/\/+$/, '')}${path}`, { headers: { accept: 'application/json', ...outgoingTraceHeaders() }, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       throw new LedgerUnavailableError(`the ledger did not answer: ${err instanceof Error ? err.message : String(err)}`);
     }

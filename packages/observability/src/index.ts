@@ -8,5 +8,5 @@ export { ShutdownManager, shutdownPhases, type ShutdownPhase } from './shutdown'
 export type { ShutdownStep } from './shutdown';
 export { commonEnvSchema, loadEnv, exitOnEnvError, EnvError } from './env';
 export { periodic, runApp } from './runtime';
-export { enableTraceContext, withSpan, activeTraceId, traceRequests } from './tracing';
+export { enableTraceContext, withSpan, activeTraceId, outgoingTraceHeaders, traceRequests } from './tracing';
 export type { WithSpanOptions } from './tracing';

@@ -98,6 +98,14 @@ export function activeTraceId(): string | undefined {
   return spanContext && isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
 }
 
+/** Headers that carry the active trace to another service over HTTP (W3C `traceparent`); empty without a trace. */
+export function outgoingTraceHeaders(): Record<string, string> {
+  enableTraceContext();
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier;
+}
+
 /**
  * Express/connect middleware: every request runs in a server span, continuing the caller's W3C `traceparent` when
  * it sends a valid one, else a new trace. The rest of the chain runs inside it (body parsers included: the request
