@@ -54,6 +54,8 @@ export interface DeliveryView {
   errorCode: string | null;
   hadMetrivoSignals: boolean | null;
   durationMs: number;
+  /** The gateway request's trace id (what to search the logs for); null on records written before it was kept. */
+  traceId: string | null;
 }
 
 export interface ApiKeyView {
@@ -253,6 +255,7 @@ export function deliveryView(d: DeliveryDoc): DeliveryView {
     errorCode: d.errorCode,
     hadMetrivoSignals: d.hadMetrivoSignals,
     durationMs: d.durationMs,
+    traceId: d.traceId ?? null,
   };
 }
 

@@ -269,7 +269,7 @@ describe('GET /api/integrations/:id/deliveries and setup health from the deliver
     const base = { integrationId: id, websiteId, provider: 'stripe', published: 1, durationMs: 3, expireAt: new Date(now + 30 * 86_400_000) };
     const docs: DeliveryDoc[] = [
       { ...base, _id: randomUUID(), receivedAt: new Date(now - 60_000), providerEventId: null, eventType: null, livemode: null, outcome: 'rejected', httpStatus: 400, errorCode: 'invalid_signature', published: 0, hadMetrivoSignals: null },
-      { ...base, _id: randomUUID(), receivedAt: new Date(now - 30_000), providerEventId: 'evt_1', eventType: 'checkout.session.completed', livemode: false, outcome: 'accepted', httpStatus: 200, errorCode: null, hadMetrivoSignals: true },
+      { ...base, _id: randomUUID(), receivedAt: new Date(now - 30_000), providerEventId: 'evt_1', eventType: 'checkout.session.completed', livemode: false, outcome: 'accepted', httpStatus: 200, errorCode: null, hadMetrivoSignals: true, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
       { ...base, _id: randomUUID(), receivedAt: new Date(now - 20_000), providerEventId: 'evt_2', eventType: 'customer.created', livemode: false, outcome: 'ignored', httpStatus: 200, errorCode: null, published: 0, hadMetrivoSignals: null },
     ];
     await new DeliveryLog(h.db).insertMany(docs);
@@ -279,7 +279,9 @@ describe('GET /api/integrations/:id/deliveries and setup health from the deliver
     expect(r.status).toBe(200);
     expect(r.body.deliveries.map((d: Json) => d.providerEventId)).toEqual(['evt_2', 'evt_1', null]);
     expect(r.body.deliveries[2]).toMatchObject({ outcome: 'rejected', errorCode: 'invalid_signature', httpStatus: 400, livemode: null });
-    expect(r.body.deliveries[1]).toMatchObject({ eventType: 'checkout.session.completed', livemode: false, outcome: 'accepted', receivedAt: docs[1]!.receivedAt.toISOString() });
+    expect(r.body.deliveries[1]).toMatchObject({ eventType: 'checkout.session.completed', livemode: false, outcome: 'accepted', receivedAt: docs[1]!.receivedAt.toISOString(), traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    // Records written before the gateway kept trace ids say null.
+    expect(r.body.deliveries[0].traceId).toBeNull();
     expect((await api('GET', `/api/integrations/${id}/deliveries?limit=1`)).body.deliveries).toHaveLength(1);
 
     const health = (await api('GET', `/api/integrations/${id}`)).body.health;

@@ -328,7 +328,7 @@ describe('gateway against the real broker and MongoDB', () => {
       [null, 'rejected', 400, 'timestamp_out_of_tolerance', 0],
     ]);
     for (const row of rows) {
-      expect(row).toMatchObject({ integrationId, websiteId, provider: 'stripe' });
+      expect(row).toMatchObject({ integrationId, websiteId, provider: 'stripe', traceId: expect.stringMatching(/^[0-9a-f]{32}$/) });
       expect(row.expireAt.getTime()).toBeGreaterThan(row.receivedAt.getTime());
     }
   });
@@ -342,5 +342,8 @@ describe('gateway against the real broker and MongoDB', () => {
     expect(answer).toMatchObject({ status: 200, traceId });
     const [record] = await settledRecordsFor(event.id);
     expect(record!.traceparent?.split('-')[1]).toBe(traceId);
+    // Support finds the trace from the delivery log.
+    const row = await waitFor('the delivery row', async () => (await new DeliveryLog(db).recent(integrationId, 50)).find((d) => d.providerEventId === event.id));
+    expect(row.traceId).toBe(traceId);
   });
 });

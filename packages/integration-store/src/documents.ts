@@ -71,5 +71,7 @@ export interface DeliveryDoc {
   /** Whether the payment carried Metrivo session or visitor metadata (setup health). */
   hadMetrivoSignals: boolean | null;
   durationMs: number;
+  /** The request's trace id (logs of the gateway and of the apps downstream carry it); absent on older records. */
+  traceId?: string | null;
   expireAt: Date;
 }

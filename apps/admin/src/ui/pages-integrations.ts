@@ -109,7 +109,7 @@ export function deliveriesTable(deliveries: DeliveryView[], caption: string): Sa
   <tbody>${deliveries.map((d) => html`<tr>
     <td>${when(d.receivedAt)}</td>
     <td><code>${d.eventType ?? '—'}</code></td>
-    <td class="mono">${d.providerEventId ?? '—'}</td>
+    <td class="mono">${d.providerEventId ?? '—'}${d.traceId ? html`<br><span class="hint" title="Trace id: search the logs of the gateway and the apps after it for it">trace ${d.traceId}</span>` : ''}</td>
     <td>${d.livemode === null ? '—' : d.livemode ? badge('live') : badge('test')}</td>
     <td>${badge(d.outcome)} <span class="hint">HTTP ${d.httpStatus}</span></td>
     <td>${d.errorCode ? html`<code>${d.errorCode}</code>` : '—'}</td>
