@@ -1,5 +1,5 @@
 import { parseKeyring } from '@metrivo/crypto';
-import { createLogger, ShutdownManager, startTelemetry, runApp } from '@metrivo/observability';
+import { createLogger, drainableHttpServer, ShutdownManager, startTelemetry, runApp } from '@metrivo/observability';
 import { MongoClient } from 'mongodb';
 import { createAdminApp, ensureAdminIndexes } from './app';
 import { SessionStore } from './auth/session-store';
@@ -46,6 +46,7 @@ export async function startAdmin(config: AdminConfig) {
   cleanup.unref();
 
   const server = app.listen(config.ADMIN_PORT);
+  const http = drainableHttpServer(server, { logger });
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.ADMIN_PORT;
@@ -53,7 +54,7 @@ export async function startAdmin(config: AdminConfig) {
 
   // Readiness is already false when these run (ShutdownManager flips it first).
   shutdown
-    .add('http: stop accepting, finish in-flight requests', () => new Promise<void>((r) => { clearInterval(cleanup); server.close(() => r()); server.closeIdleConnections(); }))
+    .add('http: stop accepting, finish in-flight requests', ({ timeLeftMs }) => { clearInterval(cleanup); return http.close(timeLeftMs); })
     .add('mongodb: close', () => mongo.close())
     .add('telemetry: flush', () => telemetry.shutdown());
   return { port, shutdown, server, db };

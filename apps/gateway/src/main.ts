@@ -2,7 +2,7 @@ import { TOPICS } from '@metrivo/contracts';
 import { parseKeyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore } from '@metrivo/integration-store';
 import { BatchingProducer, createKafka, provisionTopics, type CreateKafkaOptions } from '@metrivo/kafka';
-import { createLogger, ShutdownManager, startTelemetry, runApp } from '@metrivo/observability';
+import { createLogger, drainableHttpServer, ShutdownManager, startTelemetry, runApp, type Logger } from '@metrivo/observability';
 import { MongoClient } from 'mongodb';
 import { createGatewayApp } from './app';
 import { DeliveryRecorder } from './delivery-recorder';
@@ -22,6 +22,7 @@ export interface GatewayPublisher extends EventPublisher {
 
 /** Seams for tests and the benchmark; `npm start` passes none. */
 export interface GatewayOverrides {
+  logger?: Logger;
   /** kafkajs socketFactory: the integration test simulates a broker outage at the client with it. */
   kafkaSocketFactory?: CreateKafkaOptions['socketFactory'];
   /** Replaces the batching publisher (the benchmark's naive one-send-per-request variant). */
@@ -41,7 +42,7 @@ function batchingPublisher(producer: BatchingProducer): GatewayPublisher {
 }
 
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}) {
-  const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
+  const logger = overrides.logger ?? createLogger({ service: 'gateway', level: config.LOG_LEVEL });
   const telemetry = startTelemetry({ serviceName: 'metrivo-gateway', exporter: config.METRIVO_OTEL_EXPORTER });
   const keyring = parseKeyring(config.METRIVO_SECRET_KEYS);
   const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
@@ -112,15 +113,19 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
 
   const server = app.listen(config.GATEWAY_PORT);
+  const http = drainableHttpServer(server, { logger });
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  // Longer than the usual load-balancer idle timeout (60 s), so that the balancer, not the gateway, closes an
+  // idle connection and never sends a request on one the gateway is closing. The drain does not wait for it.
   server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
   logger.info({ port }, 'gateway listening');
 
-  // Stop taking work (readiness already false) → let in-flight requests finish → flush → close.
+  // Stop taking work (readiness already false) → let in-flight requests finish (answered with Connection: close,
+  // each connection closed as it goes idle, the rest cut shortly before the deadline) → flush → close.
   shutdown
-    .add('http: stop accepting, finish in-flight requests', () => new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); }))
+    .add('http: stop accepting, finish in-flight requests', ({ timeLeftMs }) => http.close(timeLeftMs))
     .add('kafka producer: flush and disconnect', () => publisher.disconnect())
     .add('delivery log: flush', () => deliveries.stop())
     .add('mongodb: close', () => mongo.close())

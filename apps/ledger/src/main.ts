@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp, traceRequests } from '@metrivo/observability';
+import { createLogger, drainableHttpServer, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp, traceRequests } from '@metrivo/observability';
 import express from 'express';
 import type { Kafka } from 'kafkajs';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
@@ -167,17 +167,11 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
       }),
     );
     const server = app.listen(config.LEDGER_PORT);
+    const http = drainableHttpServer(server, { logger });
     await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-    // HTTP closes before MongoDB: in-flight API requests still read from it.
-    shutdown.add(
-      'http: stop accepting, finish in-flight requests',
-      () =>
-        new Promise<void>((r) => {
-          server.close(() => r());
-          server.closeIdleConnections();
-        }),
-      'drain',
-    );
+    // HTTP closes before MongoDB: in-flight API requests still read from it. The drain closes kept-alive
+    // connections as they go idle instead of waiting for their keep-alive timeout.
+    shutdown.add('http: stop accepting, finish in-flight requests', ({ timeLeftMs }) => http.close(timeLeftMs), 'drain');
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.LEDGER_PORT;
 

@@ -5,7 +5,9 @@ export type { Telemetry, TelemetryConfig, TelemetryExporter } from './telemetry'
 export { healthzHandler, readyzHandler, readiness } from './health';
 export type { HealthOptions, ReadinessCheck } from './health';
 export { ShutdownManager, shutdownPhases, type ShutdownPhase } from './shutdown';
-export type { ShutdownStep } from './shutdown';
+export type { ShutdownStep, ShutdownStepContext } from './shutdown';
+export { drainableHttpServer } from './http-drain';
+export type { HttpDrain, HttpDrainOptions } from './http-drain';
 export { commonEnvSchema, loadEnv, exitOnEnvError, EnvError } from './env';
 export { periodic, runApp } from './runtime';
 export { enableTraceContext, withSpan, activeTraceId, outgoingTraceHeaders, traceRequests } from './tracing';

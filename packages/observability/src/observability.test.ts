@@ -94,6 +94,16 @@ describe('ShutdownManager', () => {
     await m.shutdown('test');
     expect(order).toEqual(['consumer', 'sweep', 'http', 'mongodb', 'other client', 'telemetry']);
   });
+  it('tells each step how much time is left before the deadline (an HTTP drain cuts connections before it)', async () => {
+    const m = new ShutdownManager(quiet, 10_000);
+    const left: number[] = [];
+    m.add('slow', async ({ timeLeftMs }) => { left.push(timeLeftMs); await new Promise((r) => setTimeout(r, 100)); })
+      .add('next', ({ timeLeftMs }) => { left.push(timeLeftMs); });
+    await m.shutdown('test');
+    expect(left[0]).toBeLessThanOrEqual(10_000);
+    expect(left[0]).toBeGreaterThan(9_000);
+    expect(left[0]! - left[1]!).toBeGreaterThanOrEqual(90);
+  });
   it('gives up on a hanging step at the deadline', async () => {
     const m = new ShutdownManager(quiet, 50);
     const ran: string[] = [];

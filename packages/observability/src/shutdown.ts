@@ -7,9 +7,17 @@ import type { Logger } from 'pino';
 export const shutdownPhases = ['intake', 'drain', 'close', 'final'] as const;
 export type ShutdownPhase = (typeof shutdownPhases)[number];
 
+export interface ShutdownStepContext {
+  /**
+   * Milliseconds left before the deadline as the step starts. A step that can cut its wait short (an HTTP drain
+   * closing the connections still open) does so before then, so that the steps after it still run.
+   */
+  timeLeftMs: number;
+}
+
 export interface ShutdownStep {
   name: string;
-  run: () => Promise<void> | void;
+  run: (context: ShutdownStepContext) => Promise<void> | void;
   phase: ShutdownPhase;
 }
 
@@ -60,7 +68,7 @@ export class ShutdownManager {
         let timer: NodeJS.Timeout | undefined;
         try {
           await Promise.race([
-            Promise.resolve().then(step.run),
+            Promise.resolve().then(() => step.run({ timeLeftMs: left })),
             new Promise<never>((_, reject) => {
               timer = setTimeout(() => reject(new Error(`step did not finish within ${left} ms`)), left);
             }),
