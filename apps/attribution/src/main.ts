@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { TOPICS } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type ProducerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, ShutdownManager, startTelemetry, type Logger, periodic, runApp } from '@metrivo/observability';
+import { createLogger, ShutdownManager, startTelemetry, type Logger, periodic, runApp, type StartHooks } from '@metrivo/observability';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
 import type { AttributionSettings } from './domain';
 import { loadAttributionConfig, type AttributionConfig } from './env';
@@ -9,8 +9,8 @@ import { createAttributionServer } from './http';
 import { AttributionProcessor, producerStatePublisher, type ProcessorHooks, type ProcessorStats, type StatePublisher } from './processor';
 import { createStores, ensureIndexes, isFerretDb, type AttributionStores } from './stores';
 
-/** Seams for tests and benchmarks; `npm start` passes none. */
-export interface AttributionOverrides {
+/** Seams for tests and benchmarks; `npm start` passes none (runApp passes its StartHooks). */
+export interface AttributionOverrides extends StartHooks {
   logger?: Logger;
   /** Consumer timing (tests use short session timeouts so groups form and rebalance quickly). */
   consumer?: Partial<Pick<RunConsumerOptions, 'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout' | 'maxWaitTimeInMs' | 'retryBackoff'>>;
@@ -61,6 +61,8 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
   const logger = overrides.logger ?? createLogger({ service: 'attribution', level: config.LOG_LEVEL });
   const telemetry = startTelemetry({ serviceName: 'metrivo-attribution', exporter: config.METRIVO_OTEL_EXPORTER });
   const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
+  // A signal during the start (lookup-key backfills, the group join can take long) runs the steps registered so far.
+  overrides.onShutdownManager?.(shutdown);
   // Each resource registers its shutdown step as it comes up: SIGTERM runs them by phase, and a start that fails
   // half-way closes exactly what it opened.
   shutdown.add('telemetry: flush', () => telemetry.shutdown(), 'final');

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, drainableHttpServer, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp, traceRequests } from '@metrivo/observability';
+import { createLogger, drainableHttpServer, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp, traceRequests, type StartHooks } from '@metrivo/observability';
 import express from 'express';
 import type { Kafka } from 'kafkajs';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
@@ -10,8 +10,8 @@ import { createLedgerRouter } from './http-api';
 import { addApplyResult, createLedgerStore, emptyApplyResult, LedgerConflictError, type ApplyResult, type LedgerStore } from './ledger-store';
 import { reconcileWithTopic } from './topic-replay';
 
-/** Seams for tests and the benchmark; `npm start` passes none. */
-export interface LedgerOverrides {
+/** Seams for tests and the benchmark; `npm start` passes none (runApp passes its StartHooks). */
+export interface LedgerOverrides extends StartHooks {
   logger?: Logger;
   /** Consumer timing (tests use short session timeouts so groups form and rebalance quickly). */
   consumer?: Partial<Pick<RunConsumerOptions, 'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout' | 'maxWaitTimeInMs' | 'retryBackoff'>>;
@@ -92,6 +92,8 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
   const logger = overrides.logger ?? createLogger({ service: 'ledger', level: config.LOG_LEVEL });
   const telemetry = startTelemetry({ serviceName: 'metrivo-ledger', exporter: config.METRIVO_OTEL_EXPORTER });
   const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
+  // A signal during the start (rollups, pending transitions, the group join can take long) runs the steps registered so far.
+  overrides.onShutdownManager?.(shutdown);
   const topic = overrides.topic ?? TOPICS.revenueAttributed.name;
   // Each resource registers its shutdown step as it comes up: SIGTERM runs them by phase, and a start that fails
   // half-way closes exactly what it opened.

@@ -10,5 +10,6 @@ export { drainableHttpServer } from './http-drain';
 export type { HttpDrain, HttpDrainOptions } from './http-drain';
 export { commonEnvSchema, loadEnv, exitOnEnvError, EnvError } from './env';
 export { periodic, runApp } from './runtime';
+export type { StartHooks } from './runtime';
 export { enableTraceContext, withSpan, activeTraceId, outgoingTraceHeaders, traceRequests } from './tracing';
 export type { WithSpanOptions } from './tracing';

@@ -31,6 +31,7 @@ export class ShutdownManager {
   private readonly steps: ShutdownStep[] = [];
   private stopping: Promise<void> | null = null;
   private shuttingDown = false;
+  private exitScheduled = false;
 
   constructor(
     private readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>,
@@ -84,15 +85,17 @@ export class ShutdownManager {
     return this.stopping;
   }
 
+  /** Runs the steps, then exits (1 if the deadline passed); a second call does nothing. */
+  shutdownAndExit(reason: string, exit: (code: number) => void = (code) => process.exit(code)): void {
+    if (this.exitScheduled) return;
+    this.exitScheduled = true;
+    const started = Date.now();
+    void this.shutdown(reason).then(() => exit(Date.now() - started > this.deadlineMs ? 1 : 0));
+  }
+
   /** SIGTERM and SIGINT run the steps, then exit (1 if the deadline passed). */
   installSignalHandlers(exit: (code: number) => void = (code) => process.exit(code)): void {
-    let signalled = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) return;
-      signalled = true;
-      const started = Date.now();
-      void this.shutdown(signal).then(() => exit(Date.now() - started > this.deadlineMs ? 1 : 0));
-    };
+    const onSignal = (signal: NodeJS.Signals) => this.shutdownAndExit(signal, exit);
     // `on`, not `once`: supervisors often signal a whole process tree (npm start, tree-kill), so the same
     // process can get SIGTERM twice; with `once` the second one would kill it mid-drain.
     process.on('SIGTERM', onSignal);
