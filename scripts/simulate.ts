@@ -11,10 +11,10 @@
 // until Ctrl-C. Every event is validated against the SessionEvent contract by the producer.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { TOPICS, type SessionEvent, type SessionRecord, type Utm } from '@metrivo/contracts';
 import { hashEmail } from '@metrivo/crypto';
 import { BatchingProducer, createKafka, provisionTopics } from '@metrivo/kafka';
+import { cli as createCli } from './cli';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -23,7 +23,20 @@ const root = join(__dirname, '..');
 
 // ---------------------------------------------------------------------------------------------- options
 
-const { values: args } = parseArgs({
+const cli = createCli(
+  [
+    'usage: npm run simulate -- [options]',
+    '  --website <id>    website id (default w_demo)',
+    '  --visitors <n>    visitors to simulate; with --live: visitors active at a time (default 200)',
+    '  --rate <n>        tracker events per second at most (default 100)',
+    '  --days <n>        spread visitors over the last n days (default 1; ignored with --live)',
+    '  --live            run until Ctrl-C with current timestamps',
+    '  --seed <n>        reproducible ids and choices (a whole number)',
+    'env: KAFKA_BROKERS (default 127.0.0.1:9092), METRIVO_EMAIL_HASH_KEY (else .local/dev-secrets.json)',
+  ].join('\n'),
+);
+
+const { values: args } = cli.parse({
   options: {
     website: { type: 'string', default: 'w_demo' },
     visitors: { type: 'string', default: '200' },
@@ -34,38 +47,15 @@ const { values: args } = parseArgs({
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
-
-if (args.help) {
-  process.stdout.write(
-    [
-      'usage: npm run simulate -- [options]',
-      '  --website <id>    website id (default w_demo)',
-      '  --visitors <n>    visitors to simulate; with --live: visitors active at a time (default 200)',
-      '  --rate <n>        tracker events per second at most (default 100)',
-      '  --days <n>        spread visitors over the last n days (default 1; ignored with --live)',
-      '  --live            run until Ctrl-C with current timestamps',
-      '  --seed <n>        reproducible ids and choices',
-      'env: KAFKA_BROKERS (default 127.0.0.1:9092), METRIVO_EMAIL_HASH_KEY (else .local/dev-secrets.json)',
-      '',
-    ].join('\n'),
-  );
-  process.exit(0);
-}
-
-function positiveNumber(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    process.stderr.write(`--${name} must be a positive number, got ${value}\n`);
-    process.exit(2);
-  }
-  return n;
-}
+if (args.help) cli.help();
 
 const websiteId = args.website!;
-const visitorCount = Math.floor(positiveNumber('visitors', args.visitors));
-const rate = positiveNumber('rate', args.rate);
-const days = positiveNumber('days', args.days);
+const visitorCount = cli.positiveInteger('visitors', args.visitors);
+const rate = cli.positiveNumber('rate', args.rate);
+const days = cli.positiveNumber('days', args.days);
 const live = args.live!;
+// Checked here, with the other options: a seed that is not a number would silently be seed 0.
+const seed = args.seed !== undefined ? cli.integer('seed', args.seed) : Date.now();
 
 /** The tracker's key: explicit environment first, else the development secrets `npm start` generated. */
 function emailHashKey(): string {
@@ -94,7 +84,7 @@ function createRandom(seed: number): () => number {
   };
 }
 
-const random = createRandom(args.seed !== undefined ? Number(args.seed) : Date.now());
+const random = createRandom(seed);
 const between = (min: number, max: number): number => min + random() * (max - min);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 function weighted<T>(items: ReadonlyArray<readonly [T, number]>): T {

@@ -4,37 +4,36 @@
 //
 //   npm run dev:skip-backlog                 # metrivo-attribution and metrivo-ledger (the defaults of npm start)
 //   npm run dev:skip-backlog -- --group g    # another group (repeatable); its topics are the app's
-import { parseArgs } from 'node:util';
 import { TOPICS } from '@metrivo/contracts';
 import { commitGroupOffsets, createKafka, fetchPartitionOffsets } from '@metrivo/kafka';
 import { logLevel } from 'kafkajs';
+import { cli as createCli, runMain } from './cli';
 
 const APP_TOPICS: Record<string, string[]> = {
   'metrivo-attribution': [TOPICS.payments.name, TOPICS.visitorSessions.name],
   'metrivo-ledger': [TOPICS.revenueAttributed.name],
 };
 
-const { values: args } = parseArgs({
+const cli = createCli(
+  [
+    'usage: npm run dev:skip-backlog -- [--group <id> ...] [--topic <name> ...]',
+    '  --group  consumer group to move (default: metrivo-attribution and metrivo-ledger)',
+    '  --topic  topics of a --group not listed above (default: the topics of the app whose group it is)',
+    'Stop `npm start` first: Kafka refuses to move the offsets of a group that has members.',
+    'env: KAFKA_BROKERS (default 127.0.0.1:9092)',
+  ].join('\n'),
+);
+
+const { values: args } = cli.parse({
   options: {
     group: { type: 'string', multiple: true },
     topic: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
-
-if (args.help) {
-  process.stdout.write(
-    [
-      'usage: npm run dev:skip-backlog -- [--group <id> ...] [--topic <name> ...]',
-      '  --group  consumer group to move (default: metrivo-attribution and metrivo-ledger)',
-      '  --topic  topics of a --group not listed above (default: the topics of the app whose group it is)',
-      'Stop `npm start` first: Kafka refuses to move the offsets of a group that has members.',
-      'env: KAFKA_BROKERS (default 127.0.0.1:9092)',
-      '',
-    ].join('\n'),
-  );
-  process.exit(0);
-}
+if (args.help) cli.help();
+const unknownGroup = args.topic ? undefined : args.group?.find((g) => !APP_TOPICS[g]);
+if (unknownGroup) cli.fail(`no topics known for group "${unknownGroup}": name them with --topic`);
 
 async function main(): Promise<void> {
   const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', clientId: 'metrivo-skip-backlog', logLevel: logLevel.NOTHING });
@@ -63,7 +62,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(`✖ ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+runMain(main);

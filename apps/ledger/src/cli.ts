@@ -17,10 +17,6 @@ import { NonEmptyLedgerError, rebuildFromTopic, reconcileWithTopic, type LedgerT
 const usage = `usage:
   ledger rebuild   --db <name> [--website <id>] [--website-prefix <prefix>] [--commit-group <groupId>] [--topic <name>] [--json]
   ledger reconcile [--db <name>] [--website <id>] [--website-prefix <prefix>] [--topic <name>] [--json]
-
-rebuild    reads the compacted revenue topic from the beginning up to its current end into an EMPTY database and
-           prints the totals. --commit-group stores the end offsets for that consumer group, so a ledger started
-           with MONGODB_DB=<name> KAFKA_GROUP_ID=<groupId> continues where the rebuild stopped.
   ledger rollups check --website <id> [--db <name>] [--json]
   ledger rollups rebuild [--website <id>] [--db <name>] [--json]
 
@@ -51,6 +47,15 @@ function describeMismatch(m: TopicMismatch): string {
   const a = m.actual;
   const expected = e ? `${e.currency} net ${e.netMinor} (gross ${e.grossMinor}, refunded ${e.refundedMinor})` : 'nothing (key not on the topic)';
   return `  ${m.websiteId} ${m.paymentKey}: topic rev ${m.topicRevision ?? '-'}, ledger rev ${m.ledgerRevision ?? '-'}; expected ${expected}, entries give ${a.currency} net ${a.netMinor} (gross ${a.grossMinor}, refunded ${a.refundedMinor}, at its attribution ${a.attributedNetMinor}, elsewhere ${a.elsewhereMinor})`;
+}
+
+/** The first line of the error's message, prefixed with the service it came from when that is known. */
+function describeFailure(err: unknown): string {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  const name = err instanceof Error ? err.name : '';
+  if (name.startsWith('Mongo')) return `MongoDB (MONGODB_URI): ${message}`;
+  if (name.startsWith('KafkaJS')) return `Kafka (KAFKA_BROKERS): ${message}`;
+  return message ?? '';
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -166,6 +171,9 @@ main(process.argv.slice(2))
       process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // One line naming what failed (MongoDB or Kafka unreachable is the usual case): the driver's stack says nothing
+    // an operator can act on. LOG_LEVEL=debug shows it.
+    process.stderr.write(`ledger ${process.argv[2] ?? ''} failed: ${describeFailure(err)}\n`);
+    if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${err instanceof Error ? err.stack : ''}\n`);
     process.exit(1);
   });
