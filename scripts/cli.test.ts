@@ -36,6 +36,8 @@ describe.each([
   ['simulate.ts', ['--visitors', '0'], '--visitors must be a positive whole number, got "0"'],
   ['simulate.ts', ['--rate', ''], '--rate must be a positive number, got ""'],
   ['simulate.ts', ['--bogus'], "Unknown option '--bogus'"],
+  ['demo.ts', ['--bogus'], "Unknown option '--bogus'"],
+  ['demo.ts', ['w_demo'], 'Unexpected argument'],
 ])('%s %j', (script, args, problem) => {
   it('is a usage error: exit 2, the problem and the usage on stderr, no stack trace', () => {
     const result = run(script, args);
@@ -47,10 +49,15 @@ describe.each([
 });
 
 describe('scripts', () => {
-  it.each(['dlq.ts', 'skip-backlog.ts', 'simulate.ts'])('%s --help prints the usage and exits 0', (script) => {
+  it.each(['dlq.ts', 'skip-backlog.ts', 'simulate.ts', 'demo.ts'])('%s --help prints the usage and exits 0', (script) => {
     const result = run(script, ['--help']);
     expect(result.stdout).toMatch(/^usage: npm run /);
     expect(result.status).toBe(0);
   });
 
+  it('a failure after the arguments (an app unreachable) is one line and exit 1', () => {
+    const result = run('demo.ts', ['--admin', 'http://127.0.0.1:1'], { METRIVO_ADMIN_TOKEN: 'token', METRIVO_EMAIL_HASH_KEY: 'demo-cli-test-email-key' });
+    expect(result.stderr).toMatch(/^✖ fetch failed\n$/);
+    expect(result.status).toBe(1);
+  });
 });
