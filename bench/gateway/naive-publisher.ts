@@ -24,11 +24,11 @@ export function naivePublisher(kafka: Kafka): GatewayPublisher {
       connected = false;
     },
     isHealthy: () => connected && !failing,
-    async publish(events) {
+    async publish(events, traceparent) {
       const messages = events.map((event) => {
         const encoded = encodeValue(topic, event, schema);
         if (!encoded.ok) throw encoded.error;
-        return { key: event.websiteId, value: encoded.bytes };
+        return { key: event.websiteId, value: encoded.bytes, ...(traceparent ? { headers: { traceparent } } : {}) };
       });
       try {
         await producer.send({ topic, acks: -1, messages });

@@ -26,12 +26,14 @@ const API_VERSION = '2025-03-31.basil';
 
 class RecordingPublisher implements EventPublisher {
   published: NormalizedPaymentEvent[] = [];
+  traceparents: (string | undefined)[] = [];
   calls = 0;
   failWith: Error | null = null;
-  async publish(events: NormalizedPaymentEvent[]): Promise<void> {
+  async publish(events: NormalizedPaymentEvent[], traceparent?: string): Promise<void> {
     this.calls += 1;
     if (this.failWith) throw this.failWith;
     this.published.push(...events);
+    this.traceparents.push(traceparent);
   }
 }
 
@@ -134,6 +136,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   publisher.published = [];
+  publisher.traceparents = [];
   publisher.calls = 0;
   publisher.failWith = null;
   deliveries.records = [];
@@ -480,7 +483,7 @@ describe('webhooks: bad input is refused with a stable code, publishes nothing, 
       expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(answer.body.error.message).toMatch(/encryption key/);
       expect(onlyDelivery()).toMatchObject({ outcome: 'unavailable', httpStatus: 503, errorCode: 'secret_unreadable' });
-      expect(warnings).toEqual([{ fields: { integrationId: integration._id, keyIds: ['k1'], reasons: ['key_missing'] }, message: expect.stringMatching(/METRIVO_SECRET_KEYS/) }]);
+      expect(warnings).toEqual([{ fields: { integrationId: integration._id, keyIds: ['k1'], reasons: ['key_missing'], trace_id: answer.headers.get('metrivo-trace-id') }, message: expect.stringMatching(/METRIVO_SECRET_KEYS/) }]);
     });
 
     it('the only secret unreadable → 503 unavailable (secret_unreadable in the delivery log), not "no signing secret yet"', async () => {
@@ -919,6 +922,43 @@ describe('Manual Payment API', () => {
     expect(refused.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
     expect(retried.status).toBe(202);
     expect(publisher.published).toHaveLength(1);
+  });
+});
+
+describe('trace ids', () => {
+  const callerTrace = '0af7651916cd43dd8448eb211c80319c';
+  it('a webhook continues the caller\'s traceparent: answered in Metrivo-Trace-Id, sent on with the events, kept in the delivery log', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const request = stripeFixtures.stripeWebhookRequest(stripePayment(), secret);
+    const answer = await sendWebhook('stripe', integration._id, { ...request, headers: { ...request.headers, traceparent: `00-${callerTrace}-b7ad6b7169203331-01` } });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('metrivo-trace-id')).toBe(callerTrace);
+    expect(publisher.traceparents).toEqual([expect.stringMatching(new RegExp(`^00-${callerTrace}-[0-9a-f]{16}-01$`))]);
+    expect(publisher.traceparents[0]).not.toContain('b7ad6b7169203331');
+    expect(onlyDelivery().traceId).toBe(callerTrace);
+  });
+
+  it('without a traceparent each request gets its own trace; refusals are logged in the delivery log with theirs', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    const accepted = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
+    const refused = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret()));
+    const ids = [accepted.headers.get('metrivo-trace-id'), refused.headers.get('metrivo-trace-id')];
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(deliveries.records.map((d) => d.traceId)).toEqual(ids);
+    expect(publisher.traceparents[0]?.split('-')[1]).toBe(ids[0]);
+  });
+
+  it('the Manual API sends the trace on too', async () => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const answer = await post('/v1/payments', JSON.stringify({ id: 'order_trace', amount: 100, currency: 'eur' }), {
+      'content-type': 'application/json', authorization: `Bearer ${key}`, traceparent: `00-${callerTrace}-b7ad6b7169203331-01`,
+    });
+    expect(answer.status).toBe(202);
+    expect(publisher.traceparents[0]?.split('-')[1]).toBe(callerTrace);
+    expect(deliveries.records.at(-1)?.traceId).toBe(callerTrace);
   });
 });
 

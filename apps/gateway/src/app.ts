@@ -1,4 +1,4 @@
-import { healthzHandler, readyzHandler, traceRequests, type HealthOptions } from '@metrivo/observability';
+import { healthzHandler, readyzHandler, requestTrace, traceRequests, type HealthOptions } from '@metrivo/observability';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { sendError } from './http/errors';
 import { manualHandler, requireApiKey, type ManualApiDeps } from './http/manual-api';
@@ -26,8 +26,9 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   // Answers are small JSON acknowledgements that nobody caches: skip hashing every body for an ETag.
   app.set('etag', false);
   app.set('trust proxy', true);
-  // A trace per request (the caller's traceparent when it sends one): log lines and the published events carry it.
-  app.use(traceRequests('gateway'));
+  // A trace per request (the caller's traceparent when it sends one), handed on explicitly to the published events,
+  // the delivery log and the log lines (no active context: it would cost a fifth of the throughput; see traceRequests).
+  app.use(traceRequests('gateway', { activeContext: false }));
 
   app.get('/healthz', healthzHandler());
   app.get('/readyz', readyzHandler(deps.health));
@@ -39,6 +40,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     deps.webhooks.deliveries.record({
       integrationId: String(req.params.integrationId ?? ''), websiteId: null, provider, receivedAt: new Date(), providerEventId: null,
       eventType: null, livemode: null, outcome: 'rejected', httpStatus: status, errorCode, published: 0, hadMetrivoSignals: null, durationMs: 0,
+      traceId: requestTrace(req)?.traceId ?? null,
     });
   for (const provider of WEBHOOK_PROVIDERS) {
     app.post(`/v1/webhooks/${provider}/:integrationId`, (req: Request, res: Response, next: NextFunction) => {
@@ -68,7 +70,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     if (e.type === 'request.aborted') return;
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, 'bad_request', e.message ?? 'Bad request.');
     const infra = /^Mongo/.test(e.name ?? '');
-    deps.logger.error({ err, path: req.path }, infra ? 'database unavailable' : 'unhandled error');
+    deps.logger.error({ err, path: req.path, trace_id: requestTrace(req)?.traceId }, infra ? 'database unavailable' : 'unhandled error');
     if (res.headersSent) return;
     if (infra) {
       res.setHeader('Retry-After', '10');

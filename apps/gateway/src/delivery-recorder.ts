@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { DeliveryDoc, DeliveryLog } from '@metrivo/integration-store';
-import { activeTraceId } from '@metrivo/observability';
 
 type Logger = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 
@@ -31,10 +30,10 @@ export class DeliveryRecorder {
     this.timer.unref();
   }
 
-  /** Called inside the request's trace: the record keeps its id, so support can go from a delivery to the logs. */
+  /** `traceId` (the request's): support goes from a delivery to its log lines with it. */
   record(input: DeliveryInput): void {
     const expireAt = new Date(input.receivedAt.getTime() + this.retentionDays * 86_400_000);
-    this.queue.push({ ...input, traceId: input.traceId ?? activeTraceId() ?? null, _id: randomUUID(), expireAt });
+    this.queue.push({ ...input, traceId: input.traceId ?? null, _id: randomUUID(), expireAt });
     if (this.queue.length > this.maxQueued) {
       this.queue.splice(0, this.queue.length - this.maxQueued);
       this.dropped += 1;

@@ -32,8 +32,9 @@ export interface GatewayOverrides extends StartHooks {
 /** The default: concurrent requests share acks=all batches (BatchingProducer). */
 function batchingPublisher(producer: BatchingProducer): GatewayPublisher {
   return {
-    async publish(events) {
-      await Promise.all(events.map((e) => producer.publish(TOPICS.payments.name, { key: e.websiteId, value: e })));
+    async publish(events, traceparent) {
+      const headers = traceparent ? { traceparent } : undefined;
+      await Promise.all(events.map((e) => producer.publish(TOPICS.payments.name, { key: e.websiteId, value: e, ...(headers ? { headers } : {}) })));
     },
     connect: () => producer.connect(),
     disconnect: () => producer.disconnect(),

@@ -1,31 +1,11 @@
-import { context, isSpanContextValid, propagation, trace, type Context, type SpanContext } from '@opentelemetry/api';
+import { formatTraceparent, parseTraceparent } from '@metrivo/observability';
+import { context, isSpanContextValid, propagation, trace, type Context } from '@opentelemetry/api';
 import { TRACEPARENT_HEADER } from '@metrivo/contracts';
 import type { IHeaders } from 'kafkajs';
 import { headersToStrings, headerValue } from './headers';
 
-// version-traceId-spanId-flags; version ff is forbidden, future versions may append fields.
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-
-export function formatTraceparent(spanContext: SpanContext): string {
-  const flags = (spanContext.traceFlags & 0xff).toString(16).padStart(2, '0');
-  return `00-${spanContext.traceId}-${spanContext.spanId}-${flags}`;
-}
-
-/** A remote span context from a W3C traceparent value, or undefined when the value is not a valid one. */
-export function parseTraceparent(value: string | undefined): SpanContext | undefined {
-  if (value === undefined) return undefined;
-  const m = TRACEPARENT.exec(value.trim());
-  if (!m) return undefined;
-  const [, version, traceId, spanId, flags, rest] = m;
-  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
-  const spanContext: SpanContext = {
-    traceId: traceId!,
-    spanId: spanId!,
-    traceFlags: parseInt(flags!, 16),
-    isRemote: true,
-  };
-  return isSpanContextValid(spanContext) ? spanContext : undefined;
-}
+// The W3C format itself lives in @metrivo/observability (HTTP requests use it too).
+export { formatTraceparent, parseTraceparent };
 
 /**
  * Adds the active trace context to `headers` (mutates and returns them). Uses the globally registered

@@ -11,5 +11,7 @@ export type { HttpDrain, HttpDrainOptions } from './http-drain';
 export { commonEnvSchema, loadEnv, exitOnEnvError, EnvError } from './env';
 export { periodic, runApp } from './runtime';
 export type { StartHooks } from './runtime';
-export { enableTraceContext, withSpan, activeTraceId, outgoingTraceHeaders, traceRequests } from './tracing';
-export type { WithSpanOptions } from './tracing';
+export {
+  activeTraceId, enableTraceContext, formatTraceparent, markTracingSdkRunning, outgoingTraceHeaders, parseTraceparent, requestTrace, traceRequests, withSpan,
+} from './tracing';
+export type { RequestTrace, TraceRequestsOptions, WithSpanOptions } from './tracing';

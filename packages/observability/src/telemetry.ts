@@ -2,7 +2,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ConsoleMetricExporter, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
-import { enableTraceContext } from './tracing';
+import { enableTraceContext, markTracingSdkRunning } from './tracing';
 
 export type TelemetryExporter = 'none' | 'console' | 'otlp';
 
@@ -19,10 +19,11 @@ export interface Telemetry {
 
 /**
  * Starts the OpenTelemetry SDK (traces + metrics). With exporter `none` no SDK starts and nothing is exported, but
- * trace context still flows (enableTraceContext): requests and consumed batches get trace ids of their own (see
- * withSpan), which reach every log line and the Kafka headers. W3C trace context propagation is the SDK default.
+ * trace ids still flow: requests and consumed batches get trace ids of their own (traceRequests, withSpan), which
+ * reach the log lines and the Kafka headers. W3C trace context propagation is the SDK default.
  */
 export function startTelemetry(config: TelemetryConfig): Telemetry {
+  // The context manager only costs once something runs in a context (AsyncLocalStorage hooks start lazily).
   if (config.exporter === 'none') {
     enableTraceContext();
     return { shutdown: async () => {} };
@@ -39,5 +40,6 @@ export function startTelemetry(config: TelemetryConfig): Telemetry {
     ],
   });
   sdk.start();
+  markTracingSdkRunning();
   return { shutdown: () => sdk.shutdown() };
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { context, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
 import express from 'express';
 import { createCapturingLogger } from './logger';
-import { activeTraceId, traceRequests, withSpan } from './tracing';
+import { activeTraceId, requestTrace, traceRequests, withSpan } from './tracing';
 
 const capture = () => createCapturingLogger({ service: 't' });
 
@@ -100,6 +100,35 @@ describe('traceRequests', () => {
       expect(s.lines.map((l) => l.trace_id)).toEqual(ids);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('traceRequests without an active context (the gateway)', () => {
+  it('gives each request a trace for requestTrace(req) and Metrivo-Trace-Id, continuing a valid caller trace, without entering a context', async () => {
+    const app = express();
+    app.use(traceRequests('test', { activeContext: false }));
+    app.post('/p', express.raw({ type: () => true }), (req, res) => {
+      res.json({ trace: requestTrace(req) ?? null, active: activeTraceId() ?? null });
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/p`;
+    try {
+      const continued = await fetch(url, { method: 'POST', body: 'a', headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` } });
+      const body = (await continued.json()) as { trace: { traceId: string; spanId: string; traceparent: string }; active: string | null };
+      expect(continued.headers.get('metrivo-trace-id')).toBe(TRACE_ID);
+      expect(body.trace.traceId).toBe(TRACE_ID);
+      expect(body.trace.spanId).not.toBe('00f067aa0ba902b7');
+      expect(body.trace.traceparent).toBe(`00-${TRACE_ID}-${body.trace.spanId}-01`);
+      expect(body.active).toBeNull();
+
+      const fresh = await Promise.all([1, 2].map(async () => (await fetch(url, { method: 'POST', body: 'b', headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' } })).headers.get('metrivo-trace-id')));
+      for (const id of fresh) expect(id).toMatch(/^[0-9a-f]{32}$/);
+      expect(fresh[0]).not.toBe(fresh[1]);
+      expect(fresh).not.toContain('0'.repeat(32));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

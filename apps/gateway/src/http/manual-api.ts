@@ -5,6 +5,7 @@ import {
 import { hashApiKey, hashEmail, looksLikeEmail, maskEmail } from '@metrivo/crypto';
 import type { ApiKeyDoc } from '@metrivo/integration-store';
 import { KafkaUnavailableError } from '@metrivo/kafka';
+import { requestTrace } from '@metrivo/observability';
 import type { NextFunction, Request, Response } from 'express';
 import type { Collection } from 'mongodb';
 import { z } from 'zod';
@@ -333,7 +334,7 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
       event = again.value;
     }
     try {
-      await deps.publisher.publish([event]);
+      await deps.publisher.publish([event], requestTrace(req)?.traceparent);
     } catch (err) {
       if (err instanceof KafkaUnavailableError) {
         res.setHeader('Retry-After', String(deps.retryAfterSeconds));
@@ -346,7 +347,7 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
       integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt, providerEventId: body.value.id,
       eventType: `manual.${kind}`, livemode: event.livemode, outcome: 'accepted', httpStatus: 202, errorCode: null, published: 1,
       hadMetrivoSignals: event.type === 'payment' ? event.signals.sessionId !== null || event.signals.visitorId !== null : null,
-      durationMs: Date.now() - receivedAt.getTime(),
+      durationMs: Date.now() - receivedAt.getTime(), traceId: requestTrace(req)?.traceId ?? null,
     });
     res.status(202).json(response);
   };

@@ -1,6 +1,7 @@
 import type { NormalizedPaymentEvent } from '@metrivo/contracts';
 import type { IntegrationProvider } from '@metrivo/integration-store';
 import { KafkaUnavailableError } from '@metrivo/kafka';
+import { requestTrace } from '@metrivo/observability';
 import type { Request, Response } from 'express';
 import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
 import type { IntegrationCache } from '../integration-cache';
@@ -34,8 +35,11 @@ export interface ProviderAdapter {
 }
 
 export interface EventPublisher {
-  /** Resolves once Kafka acknowledged every event (acks=all); rejects with KafkaUnavailableError. */
-  publish(events: NormalizedPaymentEvent[]): Promise<void>;
+  /**
+   * Resolves once Kafka acknowledged every event (acks=all); rejects with KafkaUnavailableError. `traceparent`: the
+   * request's trace, sent on as the records' header (the consumers' logs then carry it).
+   */
+  publish(events: NormalizedPaymentEvent[], traceparent?: string): Promise<void>;
 }
 
 export interface WebhookDeps {
@@ -67,9 +71,12 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     const started = Date.now();
     const receivedAt = new Date(started);
     const integrationId = String(req.params.integrationId ?? '');
+    // Passed on explicitly, not through an active context: see traceRequests' `activeContext`.
+    const trace = requestTrace(req);
     const delivery: DeliveryInput = {
       integrationId, websiteId: null, provider, receivedAt, providerEventId: null, eventType: null, livemode: null,
       outcome: 'rejected', httpStatus: 400, errorCode: null, published: 0, hadMetrivoSignals: null, durationMs: 0,
+      traceId: trace?.traceId ?? null,
     };
     const finish = (status: number, outcome: DeliveryInput['outcome'], errorCode: string | null) => {
       deps.deliveries.record({ ...delivery, httpStatus: status, outcome, errorCode, durationMs: Date.now() - started });
@@ -100,7 +107,7 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     // merchant's signature wrong. The delivery log keeps the specific reason, `secret_unreadable`, for support.
     const unverifiable = () => {
       deps.logger.warn(
-        { integrationId, keyIds: [...new Set(integration.unreadable.map((u) => u.keyId))], reasons: [...new Set(integration.unreadable.map((u) => u.reason))] },
+        { integrationId, keyIds: [...new Set(integration.unreadable.map((u) => u.keyId))], reasons: [...new Set(integration.unreadable.map((u) => u.reason))], trace_id: trace?.traceId },
         'webhook signature not checkable: a signing secret of this integration cannot be opened with METRIVO_SECRET_KEYS (its key was removed or differs)',
       );
       res.setHeader('Retry-After', String(deps.retryAfterSeconds));
@@ -144,10 +151,10 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     }
     delivery.hadMetrivoSignals = hasSignals(outcome.events);
     try {
-      await deps.publisher.publish(outcome.events);
+      await deps.publisher.publish(outcome.events, trace?.traceparent);
     } catch (err) {
       if (err instanceof KafkaUnavailableError) {
-        deps.logger.warn({ integrationId, providerEventId: verified.providerEventId, err: err.message }, 'kafka unavailable; webhook refused with 503');
+        deps.logger.warn({ integrationId, providerEventId: verified.providerEventId, err: err.message, trace_id: trace?.traceId }, 'kafka unavailable; webhook refused with 503');
         res.setHeader('Retry-After', String(deps.retryAfterSeconds));
         return reject(503, 'unavailable', 'Metrivo cannot store this event right now; the provider will retry.');
       }
