@@ -169,8 +169,8 @@ export interface TraceRequestsOptions {
   /**
    * Run the rest of the chain inside the trace's context, so that every log line and outgoing call of the request
    * carries it by itself (default). On Node 20 that AsyncLocalStorage context costs a hook on every promise of the
-   * process — about a fifth of the gateway's throughput — so the gateway, whose speed is measured, turns it off and
-   * hands its trace on explicitly (`requestTrace(req)`). Always on while an SDK exports spans.
+   * process (visible in the gateway benchmark's CPU profile), so the gateway, whose speed is measured, turns it off
+   * and hands its trace on explicitly (`requestTrace(req)`). Always on while an SDK exports spans.
    */
   activeContext?: boolean;
 }
