@@ -81,13 +81,14 @@ export function parseTraceparent(value: string | undefined): SpanContext | undef
 }
 
 /**
- * A span for `name` under `parent`: a real one when the SDK runs; otherwise the API hands out a non-recording span
- * without ids, and we give it ids of our own (the parent's trace id when there is a parent, else a new trace), so
- * that the trace id still reaches logs and Kafka headers.
+ * A span for `name` under `parent`: the SDK's when one runs — recording or not: a span its sampler dropped keeps the
+ * SDK's ids and unsampled flag, so downstream samplers agree —; without an SDK the API hands out a non-recording span
+ * with no ids of its own (or the parent's), and we give it ids (the parent's trace id when there is a parent, else a
+ * new trace), so that the trace id still reaches logs and Kafka headers.
  */
 function startSpan(name: string, parent: Context, kind: SpanKind, links: Link[]): { ctx: Context; end(error?: unknown): void } {
   const span = trace.getTracer('metrivo').startSpan(name, { kind, links }, parent);
-  if (isSpanContextValid(span.spanContext()) && span.isRecording()) {
+  if (sdkRunning && isSpanContextValid(span.spanContext())) {
     return {
       ctx: trace.setSpan(parent, span),
       end: (error) => {
