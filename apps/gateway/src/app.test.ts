@@ -481,9 +481,19 @@ describe('webhooks: bad input is refused with a stable code, publishes nothing, 
       const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret()));
       expectRefused(answer, 503, 'unavailable');
       expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect(answer.body.error.message).toMatch(/encryption key/);
+      // Generic for the caller (anyone can post to the URL); the detail is in the warning.
+      expect(answer.body.error.message).toBe('Metrivo cannot verify this webhook right now; the provider will retry.');
       expect(onlyDelivery()).toMatchObject({ outcome: 'unavailable', httpStatus: 503, errorCode: 'secret_unreadable' });
       expect(warnings).toEqual([{ fields: { integrationId: integration._id, keyIds: ['k1'], reasons: ['key_missing'], trace_id: answer.headers.get('metrivo-trace-id') }, message: expect.stringMatching(/METRIVO_SECRET_KEYS/) }]);
+    });
+
+    it('the warning comes once a minute per integration, not once per request', async () => {
+      const integration = addIntegration('stripe', [stripeSecret()], {}, missingKey);
+      for (let i = 0; i < 3; i += 1) {
+        expectRefused(await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), stripeSecret())), 503, 'unavailable');
+      }
+      expect(warnings).toHaveLength(1);
+      expect(deliveries.records.map((d) => d.errorCode)).toEqual(['secret_unreadable', 'secret_unreadable', 'secret_unreadable']);
     });
 
     it('the only secret unreadable → 503 unavailable (secret_unreadable in the delivery log), not "no signing secret yet"', async () => {

@@ -65,8 +65,12 @@ const hasSignals = (events: NormalizedPaymentEvent[]): boolean | null => {
  * bytes with its secrets, only then parse and normalize, publish, and answer 2xx after Kafka acked.
  * Every outcome goes to the delivery log; nothing rejected is published.
  */
+const UNREADABLE_WARNING_INTERVAL_MS = 60_000;
+
 export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
   const adapter = deps.adapters[provider];
+  /** Integration id → when its unreadable secret was last warned about (insertion-ordered, bounded). */
+  const unreadableWarnedAt = new Map<string, number>();
   return async (req: Request, res: Response): Promise<void> => {
     const started = Date.now();
     const receivedAt = new Date(started);
@@ -105,13 +109,21 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     // readable secrets may still be valid, so the answer is the contract's 503 `unavailable` with Retry-After (the
     // provider retries, and succeeds once the key is back or the secret is set again), not a 400 that calls the
     // merchant's signature wrong. The delivery log keeps the specific reason, `secret_unreadable`, for support.
+    // The answer stays generic (anyone can post to a webhook URL; the configuration detail is for the log), and the
+    // warning comes at most once a minute per integration, so unsigned junk cannot flood the log.
     const unverifiable = () => {
-      deps.logger.warn(
-        { integrationId, keyIds: [...new Set(integration.unreadable.map((u) => u.keyId))], reasons: [...new Set(integration.unreadable.map((u) => u.reason))], trace_id: trace?.traceId },
-        'webhook signature not checkable: a signing secret of this integration cannot be opened with METRIVO_SECRET_KEYS (its key was removed or differs)',
-      );
+      const lastWarned = unreadableWarnedAt.get(integrationId);
+      if (lastWarned === undefined || started - lastWarned >= UNREADABLE_WARNING_INTERVAL_MS) {
+        unreadableWarnedAt.delete(integrationId);
+        unreadableWarnedAt.set(integrationId, started);
+        if (unreadableWarnedAt.size > 10_000) unreadableWarnedAt.delete(unreadableWarnedAt.keys().next().value!);
+        deps.logger.warn(
+          { integrationId, keyIds: [...new Set(integration.unreadable.map((u) => u.keyId))], reasons: [...new Set(integration.unreadable.map((u) => u.reason))], trace_id: trace?.traceId },
+          'webhook signature not checkable: a signing secret of this integration cannot be opened with METRIVO_SECRET_KEYS (its key was removed or differs); repeated at most once a minute',
+        );
+      }
       res.setHeader('Retry-After', String(deps.retryAfterSeconds));
-      reject(503, 'unavailable', `Metrivo cannot read a signing secret of integration "${integrationId}" right now (its encryption key is missing from the gateway's configuration); the provider will retry.`, 'secret_unreadable');
+      reject(503, 'unavailable', 'Metrivo cannot verify this webhook right now; the provider will retry.', 'secret_unreadable');
     };
     if (integration.secrets.length === 0) {
       if (integration.unreadable.length > 0) return unverifiable();
