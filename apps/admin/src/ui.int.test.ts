@@ -244,6 +244,11 @@ describe('API key form re-posted (reload of the page that shows the new key)', (
     const next = await c.request('POST', '/websites/w_ui_repost/api-keys', { form: { _csrf: c.lastCsrf, formId: formIdOf(stale.text), livemode: 'true' } });
     expect(next.res.status).toBe(201);
     expect(await h.db.collection('api_keys').countDocuments({ websiteId: 'w_ui_repost' })).toBe(2);
+
+    // The same form posted to another website's URL is a new form there: a key for that website.
+    const elsewhere = await c.request('POST', '/websites/w_ui_repost_other/api-keys', { form: body });
+    expect(elsewhere.res.status).toBe(201);
+    expect(await h.db.collection('api_keys').countDocuments({ websiteId: 'w_ui_repost_other' })).toBe(1);
   });
 });
 

@@ -212,14 +212,16 @@ export function uiRouter(deps: UiDeps): Router {
   // The new key is rendered in the POST response (not a redirect) so it never sits in a URL or the history. Reloading
   // that page re-posts the same form, so each rendered form carries a random formId and the key's _id is derived from
   // it: a second post of the same form hits the unique _id and creates nothing.
-  const keyIdForForm = (formId: string) => `key_${createHash('sha256').update(`api-key-form:${formId}`).digest('base64url').slice(0, 16)}`;
+  // The website is part of the derivation: the same form posted to another website's URL is a new form there.
+  const keyIdForForm = (websiteId: string, formId: string) =>
+    `key_${createHash('sha256').update(JSON.stringify(['api-key-form', websiteId, formId])).digest('base64url').slice(0, 16)}`;
   r.post('/websites/:websiteId/api-keys', withWebsite(async (req, res, websiteId) => {
     const body = formBody(req);
     const formId = str(body.formId);
     if (!formId || !/^[A-Za-z0-9_-]{16,64}$/.test(formId)) {
       return renderApiKeys(req, res, websiteId, 422, { error: 'This form is out of date and created no key. Use the form below.' });
     }
-    const id = keyIdForForm(formId);
+    const id = keyIdForForm(websiteId, formId);
     try {
       const created = await service.createApiKey(requestContext(req, res), websiteId, str(body.livemode) === 'true', id);
       res.setHeader('Cache-Control', 'no-store');
@@ -227,7 +229,7 @@ export function uiRouter(deps: UiDeps): Router {
     } catch (err) {
       if (!(err instanceof ApiKeyIdTakenError)) throw err;
       const existing = await service.getApiKey(id);
-      const which = existing ? ` (${existing.prefix}…, in the list below)` : '';
+      const which = existing && existing.websiteId === websiteId ? ` (${existing.prefix}…, in the list below)` : '';
       await renderApiKeys(req, res, websiteId, 409, {
         error: `This form was already submitted, so no second key was created. The key it created${which} was shown only once and cannot be shown again: if it was not copied, revoke it and create a new one.`,
       });
