@@ -363,6 +363,18 @@ describe('trace context of handler calls', () => {
     expect(String(produced[0]!.traceparent)).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
   });
 
+  it('the consumer\'s own log lines name the records\' traces: a DLQ line its record\'s, a mixed batch (debug) all of them', async () => {
+    const { lines, logger } = createCapturingLogger({ service: 't', level: 'debug' });
+    const { eachBatch } = await start(async () => undefined, { logger });
+    await eachBatch(batchPayload(topic, 0, [
+      kafkaMessage(1, Buffer.from('{not json'), 'w_1', { traceparent: Buffer.from(traceparent) }),
+      kafkaMessage(2, session(2), 'w_1', { traceparent: Buffer.from(traceparent) }),
+      kafkaMessage(3, session(3), 'w_1'),
+    ], '4'));
+    expect(lines.find((l) => l.msg === 'record sent to DLQ')).toMatchObject({ offset: '1', record_trace_id: TRACE_ID });
+    expect(lines.find((l) => l.msg === 'handler call covers records of several traces')).toMatchObject({ records: 2, record_trace_ids: [TRACE_ID] });
+  });
+
   it('a batch of records from several traces (or none) gets a trace of its own', async () => {
     const { lines, logger } = logged();
     const { eachBatch } = await start(async () => logger.info('handling'));

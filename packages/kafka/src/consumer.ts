@@ -350,7 +350,12 @@ class BatchConsumer<T> {
       try {
         this.counters.handlerCalls += 1;
         const batch = remaining;
-        await withSpan(`consume ${topic}`, batchSpanOptions(batch), () => this.options.handler({ topic, partition, records: batch, heartbeat: () => payload.heartbeat() }));
+        const span = batchSpanOptions(batch);
+        await withSpan(`consume ${topic}`, span, async () => {
+          // Links are exported by an SDK only: this line (debug) ties the batch's trace to its records' traces.
+          if (span.links?.length) this.logger.debug({ topic, partition, records: batch.length, record_trace_ids: span.links.map((l) => l.context.traceId) }, 'handler call covers records of several traces');
+          await this.options.handler({ topic, partition, records: batch, heartbeat: () => payload.heartbeat() });
+        });
         this.counters.recordsProcessed += remaining.length;
         return true;
       } catch (e) {
@@ -404,7 +409,10 @@ class BatchConsumer<T> {
             value: item.message.value,
             headers: buildDlqHeaders(item.message.headers, info),
           });
-          this.logger.warn({ topic, partition, offset: info.sourceOffset, reason: info.reason, error: info.error }, 'record sent to DLQ');
+          this.logger.warn(
+            { topic, partition, offset: info.sourceOffset, reason: info.reason, error: info.error, record_trace_id: parseTraceparent(extractTraceparent(item.message.headers))?.traceId },
+            'record sent to DLQ',
+          );
           this.counters.recordsDeadLettered += 1;
           this.counters.deadLetteredByReason[info.reason] += 1;
           this.options.onDeadLetter?.(info);
