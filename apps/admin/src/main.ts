@@ -1,18 +1,23 @@
 import { parseKeyring } from '@metrivo/crypto';
-import { createLogger, drainableHttpServer, ShutdownManager, startTelemetry, runApp } from '@metrivo/observability';
+import { createLogger, drainableHttpServer, ShutdownManager, startTelemetry, runApp, type StartHooks } from '@metrivo/observability';
 import { MongoClient } from 'mongodb';
 import { createAdminApp, ensureAdminIndexes } from './app';
 import { SessionStore } from './auth/session-store';
 import { cookieSecureFrom, csrfSecretFrom, loadAdminConfig, trustProxyFrom, type AdminConfig } from './env';
 import { HttpLedgerClient } from './ledger-client';
 
-export async function startAdmin(config: AdminConfig) {
+export async function startAdmin(config: AdminConfig, hooks: StartHooks = {}) {
   const logger = createLogger({ service: 'admin', level: config.LOG_LEVEL });
   const telemetry = startTelemetry({ serviceName: 'metrivo-admin', exporter: config.METRIVO_OTEL_EXPORTER });
   const keyring = parseKeyring(config.METRIVO_SECRET_KEYS);
   const shutdown = new ShutdownManager(logger, config.SHUTDOWN_DEADLINE_MS);
+  // Handed over at once, and each resource registers its step as it comes up: SIGTERM during the start (e.g. while
+  // MongoDB does not answer) stops the process cleanly instead of waiting for the start to end.
+  hooks.onShutdownManager?.(shutdown);
+  shutdown.add('telemetry: flush', () => telemetry.shutdown(), 'final');
 
   const mongo = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000 });
+  shutdown.add('mongodb: close', () => mongo.close(), 'close');
   await mongo.connect();
   const db = mongo.db(config.MONGODB_DB);
   await ensureAdminIndexes(db);
@@ -47,16 +52,13 @@ export async function startAdmin(config: AdminConfig) {
 
   const server = app.listen(config.ADMIN_PORT);
   const http = drainableHttpServer(server, { logger });
+  shutdown.add('http: stop accepting, finish in-flight requests', ({ timeLeftMs }) => { clearInterval(cleanup); return http.close(timeLeftMs); }, 'intake');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.ADMIN_PORT;
   logger.info({ port, cookieSecure, gateway: config.METRIVO_PUBLIC_GATEWAY_URL, ledger: config.METRIVO_LEDGER_URL }, 'admin listening');
 
-  // Readiness is already false when these run (ShutdownManager flips it first).
-  shutdown
-    .add('http: stop accepting, finish in-flight requests', ({ timeLeftMs }) => { clearInterval(cleanup); return http.close(timeLeftMs); })
-    .add('mongodb: close', () => mongo.close())
-    .add('telemetry: flush', () => telemetry.shutdown());
+  // Readiness is already false when the steps run (ShutdownManager flips it first).
   return { port, shutdown, server, db };
 }
 
