@@ -12,7 +12,7 @@ import {
   type IntegrationProvider,
   type IntegrationStore,
 } from '@metrivo/integration-store';
-import type { Actor, AuditLog } from './audit';
+import { LAST4_CHECKED, type Actor, type AuditLog } from './audit';
 import { LedgerUnavailableError, type LedgerClient } from './ledger-client';
 import { REQUIRED_EVENTS, webhookUrlFor } from './providers';
 import { computeSetupHealth, type SetupHealth } from './setup-health';
@@ -137,7 +137,7 @@ export class AdminService {
     const view = this.integrationView(updated);
     await this.deps.audit.record({
       actor: ctx.actor, ip: ctx.ip, action: 'integration.secret.set', target: { type: 'integration', id: doc._id }, websiteId: doc.websiteId,
-      details: { provider: doc.provider, roll: hadSecret, keepPreviousForHours, last4: view.secret.last4 },
+      details: { provider: doc.provider, roll: hadSecret, keepPreviousForHours, last4: view.secret.last4, [LAST4_CHECKED]: true },
     });
     return view;
   }

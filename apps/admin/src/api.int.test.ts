@@ -135,7 +135,7 @@ describe('PUT /api/integrations/:id/secret', () => {
 
     const audit = await auditFor(id);
     expect(audit.map((a) => a.action)).toEqual(['integration.create', 'integration.secret.set']);
-    expect(audit[1]!.details).toEqual({ provider: 'stripe', roll: false, keepPreviousForHours: 0, last4: STRIPE_SECRET.slice(-4) });
+    expect(audit[1]!.details).toEqual({ provider: 'stripe', roll: false, keepPreviousForHours: 0, last4: STRIPE_SECRET.slice(-4), last4Checked: true });
     expect(h.logs.join('')).not.toContain(STRIPE_SECRET);
   });
 
@@ -160,6 +160,18 @@ describe('PUT /api/integrations/:id/secret', () => {
     expect(long).toHaveLength(24);
     expect((await api('PUT', `/api/integrations/${id}/secret`, { body: { secret: long, keepPreviousForHours: 1 } })).status).toBe(204);
     expect((await api('GET', `/api/integrations/${id}`)).body.secret).toMatchObject({ set: true, last4: '_Ok7', previous: [{ last4: null }] });
+
+    // An audit entry written before the rule kept every secret's last 4 characters and cannot tell how long the
+    // secret was: neither the API nor the page shows it; entries written under the rule keep theirs.
+    await h.db.collection<AuditDoc>('admin_audit').insertOne({
+      _id: 'aud_old_rule', at: new Date(Date.now() - 86_400_000), actor: { type: 'token' }, action: 'integration.secret.set',
+      target: { type: 'integration', id }, websiteId: null, details: { provider: 'razorpay', roll: false, keepPreviousForHours: 0, last4: 'Qx9Z' }, ip: null,
+    });
+    const entries = (await api('GET', `/api/audit?targetId=${id}`)).body.entries as AuditDoc[];
+    expect(entries.find((e) => e._id === 'aud_old_rule')!.details.last4).toBeNull();
+    expect(entries.map((e) => e.details.last4)).toContain('_Ok7');
+    expect(JSON.stringify(entries)).not.toContain('Qx9Z');
+    expect((await c.request('GET', `/integrations/${id}`)).text).not.toContain('Qx9Z');
   });
 
   it('rolls: the previous secret stays valid for the chosen hours', async () => {

@@ -59,12 +59,24 @@ export class AuditLog {
     return doc;
   }
 
-  recent(filter: { targetId?: string; websiteId?: string } = {}, limit = 100): Promise<AuditDoc[]> {
+  async recent(filter: { targetId?: string; websiteId?: string } = {}, limit = 100): Promise<AuditDoc[]> {
     const q: Record<string, string> = {};
     if (filter.targetId) q['target.id'] = filter.targetId;
     if (filter.websiteId) q.websiteId = filter.websiteId;
-    return this.collection.find(q).sort({ at: -1 }).limit(limit).toArray();
+    return (await this.collection.find(q).sort({ at: -1 }).limit(limit).toArray()).map(withoutUncheckedLast4);
   }
+}
+
+/**
+ * Marks a secret-set entry whose `last4` follows the rule "shown only for secrets of 24 characters or more". Entries
+ * written before that rule kept the last 4 characters of every secret — half of an 8-character Razorpay secret —
+ * and cannot tell how long it was, so their `last4` is never shown.
+ */
+export const LAST4_CHECKED = 'last4Checked';
+
+function withoutUncheckedLast4(doc: AuditDoc): AuditDoc {
+  if (doc.details.last4 === undefined || doc.details.last4 === null || doc.details[LAST4_CHECKED] === true) return doc;
+  return { ...doc, details: { ...doc.details, last4: null } };
 }
 
 export function describeActor(actor: Actor): string {
