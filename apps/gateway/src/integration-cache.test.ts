@@ -54,15 +54,20 @@ describe('IntegrationCache', () => {
     const bothRing = parseKeyring(`${k2},${k1}`); // during the rotation
     const newRing = parseKeyring(k2); // k1 retired
     const underOld = { ...base, secrets: rollSecrets(base, 'whsec_old', oldRing, t0, 0) };
+    // whsec_new under k2, whsec_old left under k1 for `keepHours` (a roll re-seals what it keeps, so build it by hand).
+    const rolledKeepingOld = (keepHours: number) => ({
+      ...underOld,
+      secrets: [rollSecrets(underOld, 'whsec_new', bothRing, t0, 0)[0]!, ...rollSecrets(underOld, 'whsec_unused', oldRing, t0, keepHours).slice(1)],
+    });
 
     it('skips an expired secret sealed with the retired key without decrypting it', async () => {
-      const rolled = { ...underOld, secrets: rollSecrets(underOld, 'whsec_new', bothRing, t0, 1) }; // old expires at t0 + 1 h
+      const rolled = rolledKeepingOld(1); // old expires at t0 + 1 h
       const cache = new IntegrationCache(storeWith(rolled), newRing, 0);
       expect(await cache.get('int_1', at(2 * 3600_000))).toMatchObject({ secrets: ['whsec_new'], unreadable: [] });
     });
 
     it('reports a secret that still verifies but cannot be opened, and keeps the others', async () => {
-      const rolled = { ...underOld, secrets: rollSecrets(underOld, 'whsec_new', bothRing, t0, 1) };
+      const rolled = rolledKeepingOld(1);
       const cache = new IntegrationCache(storeWith(rolled), newRing, 60_000);
       expect(await cache.get('int_1', t0)).toMatchObject({ secrets: ['whsec_new'], unreadable: [{ keyId: 'k1', reason: 'key_missing' }] });
       // The roll window closes: the unreadable one stops mattering without a reload.

@@ -67,8 +67,21 @@ describe('key rotation', () => {
   // Two rolls: whsec_aaaa and whsec_bbbb sealed under k1, then whsec_cccc under k2 while both keys are configured.
   const a = { ...base, secrets: rollSecrets(base, 'whsec_0123456789abcdef_aaaa', oldRing, t0, 0) };
   const b = { ...a, secrets: rollSecrets(a, 'whsec_0123456789abcdef_bbbb', oldRing, t0, 1) }; // aaaa verifies until hour 1
-  const d = { ...b, secrets: rollSecrets(b, 'whsec_0123456789abcdef_cccc', bothRing, t0, 24) }; // bbbb until hour 24
+  // Then whsec_cccc under k2, its earlier secrets left under k1 (as a gateway-era write before re-sealing left them).
+  const d = {
+    ...b,
+    secrets: [rollSecrets(base, 'whsec_0123456789abcdef_cccc', bothRing, t0, 0)[0]!, ...rollSecrets(b, 'whsec_unused', oldRing, t0, 24).slice(1)], // bbbb until hour 24
+  };
   const afterA = hours(2);
+
+  it('a roll re-seals the secrets it keeps under the active key (a write racing `secrets reseal` cannot bring k1 back)', () => {
+    const rolled = { ...b, secrets: rollSecrets(b, 'whsec_0123456789abcdef_cccc', bothRing, t0, 24) };
+    expect(rolled.secrets.map((s) => [s.last4, s.sealed.kid])).toEqual([['cccc', 'k2'], ['bbbb', 'k2'], ['aaaa', 'k2']]);
+    expect(openSecrets(rolled, newRing, t0)).toEqual(['whsec_0123456789abcdef_cccc', 'whsec_0123456789abcdef_bbbb', 'whsec_0123456789abcdef_aaaa']);
+    // A secret the keyring cannot open is kept as it is (and keeps its window).
+    const stuck = rollSecrets(b, 'whsec_0123456789abcdef_dddd', parseKeyring(k2), t0, 24);
+    expect(stuck.map((s) => [s.last4, s.sealed.kid])).toEqual([['dddd', 'k2'], ['bbbb', 'k1'], ['aaaa', 'k1']]);
+  });
 
   it('opens only the secrets that still verify, and reports (does not throw for) one whose key is gone', () => {
     expect(d.secrets.map((s) => [s.last4, s.sealed.kid])).toEqual([['cccc', 'k2'], ['bbbb', 'k1'], ['aaaa', 'k1']]);

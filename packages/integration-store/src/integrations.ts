@@ -96,11 +96,13 @@ export function resealSecrets(doc: IntegrationDoc, keyring: Keyring, now: Date):
  * Pure: the secrets list after setting `secret`. Every earlier secret that still verifies keeps verifying for at
  * most `keepPreviousForHours` from now (never longer than its own window): 0 retires all of them at once, which
  * is what replacing a leaked or wrong secret needs, even in the middle of an earlier roll. Expired ones are pruned.
+ * The ones kept are re-sealed under the active key like `resealSecrets` does: a write that read the list before a
+ * concurrent `secrets reseal` then cannot put a secret sealed with the retiring key back.
  */
 export function rollSecrets(doc: IntegrationDoc, secret: string, keyring: Keyring, now: Date, keepPreviousForHours: number): StoredSecret[] {
   const next: StoredSecret = { sealed: encryptSecret(secret, keyring, aadFor(doc._id)), last4: lastFour(secret), addedAt: now, expiresAt: null };
   const keepUntil = now.getTime() + keepPreviousForHours * 3600_000;
-  const previous = liveSecrets(doc, now)
+  const previous = resealSecrets(doc, keyring, now).secrets
     .map((s) => ({ ...s, expiresAt: new Date(Math.min(s.expiresAt?.getTime() ?? keepUntil, keepUntil)) }))
     .filter((s) => s.expiresAt.getTime() > now.getTime());
   return [next, ...previous];
