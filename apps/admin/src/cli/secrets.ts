@@ -1,11 +1,11 @@
-import { userInfo } from 'node:os';
 import { parseKeyring, type Keyring } from '@metrivo/crypto';
 import { IntegrationStore, resealSecrets } from '@metrivo/integration-store';
 import { exitOnEnvError, loadEnv, commonEnvSchema } from '@metrivo/observability';
 import { Command } from 'commander';
-import { MongoClient, type Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { AuditLog } from '../audit';
+import { cliActor, mongoOpener } from './common';
 import { adminEnvSchema } from '../env';
 
 /**
@@ -55,7 +55,7 @@ export async function resealAll(db: Db, keyring: Keyring, o: { dryRun: boolean; 
     o.log(`${doc._id}: ${o.dryRun ? 'would re-seal' : 're-sealed'} ${r.resealed} secret(s) under "${keyring.activeKeyId}", ${o.dryRun ? 'would drop' : 'dropped'} ${r.pruned} expired`);
     if (!o.dryRun && r.resealed > 0) {
       await audit.record({
-        actor: { type: 'cli', user: (() => { try { return userInfo().username; } catch { return 'unknown'; } })() }, ip: null,
+        actor: cliActor(), ip: null,
         action: 'integration.secrets.reseal', target: { type: 'integration', id: doc._id }, websiteId: doc.websiteId,
         details: { keyId: keyring.activeKeyId, resealed: r.resealed, pruned: r.pruned },
       });
@@ -97,11 +97,7 @@ export async function runSecretsCli(argv: string[], io: SecretsCliIo, env: NodeJ
   } catch (err) {
     exitOnEnvError(err);
   }
-  const openDb = async () => {
-    const client = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000 });
-    await client.connect();
-    return { db: client.db(config.MONGODB_DB), close: () => client.close() };
-  };
+  const openDb = mongoOpener(config);
   let code = 0;
   try {
     await buildSecretsCli(openDb, parseKeyring(config.METRIVO_SECRET_KEYS), io, (c) => { code = c; }).parseAsync(argv, { from: 'user' });

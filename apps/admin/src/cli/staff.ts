@@ -1,11 +1,11 @@
-import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { exitOnEnvError, loadEnv, commonEnvSchema } from '@metrivo/observability';
 import { Command } from 'commander';
-import { MongoClient, type Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { AuditLog } from '../audit';
+import { cliActor, mongoOpener } from './common';
 import { passwordProblem } from '../auth/passwords';
 import { SessionStore } from '../auth/session-store';
 import { normalizeStaffEmail, StaffExistsError, StaffStore } from '../auth/staff-store';
@@ -71,8 +71,6 @@ export async function readPassword(io: CliIo): Promise<string> {
   if (first !== second) throw new Error('the passwords do not match');
   return first ?? '';
 }
-
-const cliActor = () => ({ type: 'cli' as const, user: (() => { try { return userInfo().username; } catch { return 'unknown'; } })() });
 
 export function buildStaffCli(openDb: () => Promise<{ db: Db; close: () => Promise<void> }>, io: CliIo): Command {
   const program = new Command('staff').description('Manage Metrivo admin staff accounts').exitOverride();
@@ -164,11 +162,7 @@ export async function runStaffCli(argv: string[], io: CliIo, env: NodeJS.Process
   } catch (err) {
     exitOnEnvError(err);
   }
-  const openDb = async () => {
-    const client = new MongoClient(config.MONGODB_URI, { serverSelectionTimeoutMS: 5000 });
-    await client.connect();
-    return { db: client.db(config.MONGODB_DB), close: () => client.close() };
-  };
+  const openDb = mongoOpener(config);
   try {
     await buildStaffCli(openDb, io).parseAsync(argv, { from: 'user' });
     return 0;
