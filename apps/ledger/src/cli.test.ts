@@ -9,7 +9,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
     encoding: 'utf8',
     timeout: 30_000,
   });
-  return { status: result.status, stderr: result.stderr };
+  return { status: result.status, stderr: result.stderr, stdout: result.stdout };
 }
 
 describe('ledger cli', () => {
@@ -19,6 +19,22 @@ describe('ledger cli', () => {
     expect(result.stderr).toContain("Unknown option '--bogus'");
     expect(result.stderr).toContain('usage:');
     expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it.each([
+    [['rebuild', '--db', 'x', '--timeout-s', 'soon'], /--timeout-s must be a positive number/],
+    [['reconcile', '--resume'], /--resume and --timeout-s are for rebuild/],
+    [['rebuild', '--db', 'x', '--fail-on-lagging'], /--fail-on-lagging is for reconcile/],
+  ])('refuses %j before connecting (exit 2)', (args, message) => {
+    const result = cli(args as string[], { MONGODB_URI: 'mongodb://127.0.0.1:1/' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('--help prints the usage and exits 0', () => {
+    const result = cli(['rebuild', '--help']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('ledger reconcile');
   });
 
   it('MongoDB unreachable: exit 1 with one line naming it, no stack trace', () => {

@@ -1,6 +1,8 @@
 import { computeLedgerChain, type LedgerEntry } from './ledger-entries';
 import { actualFigures, expectedFigures, type LedgerGroupTotals, reconcilePayments } from './reconcile';
 import { highSession, nextRevision, paymentState, unattributed } from './test-states';
+import { paymentDocId } from './ledger-store';
+import { classifyTopicMismatches } from './topic-replay';
 
 /** Entry sums grouped like the store's aggregation does. */
 function group(entries: LedgerEntry[]): LedgerGroupTotals[] {
@@ -63,5 +65,27 @@ describe('reconcilePayments', () => {
   it('counts money booked in another currency or mode as elsewhere', () => {
     const groups = group(computeLedgerChain(null, [s1], NOW)!.entries);
     expect(actualFigures({ ...s1, livemode: false }, groups)).toMatchObject({ grossMinor: 0, netMinor: 0, elsewhereMinor: 4900 });
+  });
+});
+
+describe('classifyTopicMismatches (reconcile against the topic)', () => {
+  const figures = { currency: 'eur', livemode: true, grossMinor: 100, refundedMinor: 0, netMinor: 100, attributedNetMinor: 100, elsewhereMinor: 0 };
+  const differs = (paymentKey: string) => ({ websiteId: 'w_1', paymentKey, expected: figures, actual: { ...figures, netMinor: 50 } });
+  const id = (k: string) => paymentDocId('w_1', k);
+  it('tells a ledger behind the topic (lagging), ahead of the read (applied while reading) and at it (mismatch) apart', () => {
+    const out = classifyTopicMismatches(
+      [differs('behind'), differs('pending'), differs('ahead'), differs('same'), differs('not_on_topic')],
+      new Map([[id('behind'), 3], [id('pending'), 2], [id('ahead'), 2], [id('same'), 2]]),
+      new Map([
+        [id('behind'), { revision: 2, pendingRevision: null }],
+        [id('pending'), { revision: 2, pendingRevision: 3 }],
+        [id('ahead'), { revision: 3, pendingRevision: null }],
+        [id('same'), { revision: 2, pendingRevision: null }],
+        [id('not_on_topic'), { revision: 1, pendingRevision: null }],
+      ]),
+    );
+    expect(out.lagging.map((m) => m.paymentKey)).toEqual(['behind', 'pending']);
+    expect(out.ahead.map((m) => [m.paymentKey, m.topicRevision, m.ledgerRevision])).toEqual([['ahead', 2, 3]]);
+    expect(out.mismatches.map((m) => m.paymentKey)).toEqual(['same', 'not_on_topic']);
   });
 });

@@ -143,8 +143,11 @@ export interface RebuildResult {
 }
 
 export class NonEmptyLedgerError extends Error {
-  constructor(readonly entries: number, readonly payments: number) {
-    super(`the target database already holds ${entries} ledger entries and ${payments} payment records; rebuild into an empty database`);
+  constructor(readonly entries: number, readonly payments: number, readonly rollups = 0) {
+    super(
+      `the target database already holds ${entries} ledger entries, ${payments} payment records and ${rollups} rollups; rebuild into an empty database ` +
+        '(or pass --resume to finish an interrupted rebuild of this database)',
+    );
     this.name = 'NonEmptyLedgerError';
   }
 }
@@ -180,9 +183,13 @@ export async function rebuildFromTopic(options: RebuildOptions): Promise<Rebuild
   const { store } = options;
   await store.ensureIndexes();
   if (!options.allowNonEmpty) {
-    const [entries, payments] = await Promise.all([store.entries.countDocuments({}, { limit: 1 }), store.states.countDocuments({}, { limit: 1 })]);
-    if (entries > 0 || payments > 0) {
-      throw new NonEmptyLedgerError(await store.entries.estimatedDocumentCount(), await store.states.estimatedDocumentCount());
+    // Rollups too: rollups left from an earlier ledger (their "built" marker included) would have the rebuilt
+    // transitions added on top of their stale sums.
+    const [entries, payments, rollups] = await Promise.all([
+      store.entries.countDocuments({}, { limit: 1 }), store.states.countDocuments({}, { limit: 1 }), store.rollups.countDocuments({}, { limit: 1 }),
+    ]);
+    if (entries > 0 || payments > 0 || rollups > 0) {
+      throw new NonEmptyLedgerError(await store.entries.estimatedDocumentCount(), await store.states.estimatedDocumentCount(), await store.rollups.estimatedDocumentCount());
     }
   }
   await store.ensureRollups();
@@ -250,7 +257,37 @@ export interface TopicReconciliationReport {
   mismatches: TopicMismatch[];
   /** Payments the ledger has not caught up with yet (its recorded revision is older, or a transition is pending). */
   lagging: TopicMismatch[];
+  /**
+   * Payments the ledger recorded a newer revision of than the topic read showed: published and applied while the
+   * topic was being read (the read stops at the end offsets taken when it began). Not a mismatch; re-run to check.
+   */
+  ahead: TopicMismatch[];
   topic: { recordsRead: number; statesAccepted: number; invalidRecords: number; endOffsets: Record<number, string>; ms: number };
+}
+
+/**
+ * Pure: sorts the payments whose entries differ from the topic's latest state. The ledger behind the topic (or
+ * mid-transition) is lagging; ahead of it, it applied a revision published after the topic read began; only a ledger
+ * at the topic's revision whose entries still differ (or money for a key the topic lacks) is a mismatch.
+ */
+export function classifyTopicMismatches(
+  found: readonly ReconciliationMismatch[],
+  topicRevision: ReadonlyMap<string, number>,
+  recorded: ReadonlyMap<string, { revision: number; pendingRevision: number | null }>,
+): { mismatches: TopicMismatch[]; lagging: TopicMismatch[]; ahead: TopicMismatch[] } {
+  const out = { mismatches: [] as TopicMismatch[], lagging: [] as TopicMismatch[], ahead: [] as TopicMismatch[] };
+  for (const m of found) {
+    const id = paymentDocId(m.websiteId, m.paymentKey);
+    const doc = recorded.get(id);
+    const onTopic = topicRevision.get(id) ?? null;
+    const ledgerRevision = doc && doc.revision > 0 ? doc.revision : null;
+    const item: TopicMismatch = { ...m, topicRevision: onTopic, ledgerRevision };
+    const pending = doc?.pendingRevision !== null && doc?.pendingRevision !== undefined;
+    if (onTopic !== null && (pending || (ledgerRevision ?? 0) < onTopic)) out.lagging.push(item);
+    else if (onTopic !== null && ledgerRevision !== null && ledgerRevision > onTopic) out.ahead.push(item);
+    else out.mismatches.push(item);
+  }
+  return out;
 }
 
 /**
@@ -279,24 +316,14 @@ export async function reconcileWithTopic(
   const ids = found.map((m) => paymentDocId(m.websiteId, m.paymentKey));
   const docs = ids.length === 0 ? [] : await store.states.find({ _id: { $in: ids } }, { projection: { revision: 1, pendingRevision: 1 } }).toArray();
   const recorded = new Map(docs.map((d) => [d._id, d]));
-  const mismatches: TopicMismatch[] = [];
-  const lagging: TopicMismatch[] = [];
-  for (const m of found) {
-    const id = paymentDocId(m.websiteId, m.paymentKey);
-    const doc = recorded.get(id);
-    const onTopic = topicRevision.get(id) ?? null;
-    const ledgerRevision = doc && doc.revision > 0 ? doc.revision : null;
-    const item: TopicMismatch = { ...m, topicRevision: onTopic, ledgerRevision };
-    const pending = doc?.pendingRevision !== null && doc?.pendingRevision !== undefined;
-    if (onTopic !== null && (pending || (ledgerRevision ?? 0) < onTopic)) lagging.push(item);
-    else mismatches.push(item);
-  }
+  const { mismatches, lagging, ahead } = classifyTopicMismatches(found, topicRevision, recorded);
   return {
     ok: mismatches.length === 0,
     against: 'topic',
     checked,
     mismatches,
     lagging,
+    ahead,
     topic: { recordsRead: read.recordsRead, statesAccepted: read.statesAccepted, invalidRecords: read.invalidRecords, endOffsets: read.endOffsets, ms: read.ms },
   };
 }
