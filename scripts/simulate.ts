@@ -235,6 +235,9 @@ async function main(): Promise<void> {
   });
   const counts = new Map<string, number>();
   let sent = 0;
+  /** Session ids and identified visitors that Kafka acknowledged: the only ones the summary may suggest. */
+  const sentSessions = new Set<string>();
+  const identifiedVisitors = new Set<string>();
   const startedAt = Date.now();
   const plans: VisitorPlan[] = [];
 
@@ -246,6 +249,10 @@ async function main(): Promise<void> {
       const tick = Date.now();
       await Promise.all(chunk.map((value) => producer.publish(TOPICS.visitorSessions.name, { key: websiteId, value })));
       sent += chunk.length;
+      for (const e of chunk) {
+        if (e.type === 'session') sentSessions.add(e.sessionId);
+        else identifiedVisitors.add(e.visitorId);
+      }
       const wait = (chunk.length / rate) * 1000 - (Date.now() - tick);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
@@ -303,13 +310,12 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - startedAt) / 1000;
   process.stdout.write(`sent ${sent} events in ${seconds.toFixed(1)} s${stopping ? ' (interrupted)' : ''}\n`);
   for (const [label, n] of [...counts].sort((a, b) => b[1] - a[1])) process.stdout.write(`  ${String(n).padStart(6)}  ${label}\n`);
-  // Only what was sent: the latest session of each sample visitor that has started by now.
-  const end = Date.now();
+  // Only what was sent (acknowledged by Kafka; an interrupted run stops mid-way): each sample visitor's latest session.
   const sample = plans
-    .map((p) => ({ plan: p, session: [...p.sessions].reverse().find((x) => x.start <= end) }))
-    .filter((x) => x.session !== undefined && x.plan.steps.some((s) => s.at <= end))
+    .map((p) => ({ plan: p, session: [...p.sessions].reverse().find((x) => sentSessions.has(x.sessionId)) }))
+    .filter((x) => x.session !== undefined)
     .slice(0, 3);
-  const withEmail = plans.find((p) => p.email && p.steps.some((s) => s.label === 'identify' && s.at <= end));
+  const withEmail = plans.find((p) => p.email && identifiedVisitors.has(p.visitorId));
   process.stdout.write('\nTry a test payment that names one of these (Stripe metadata metrivo_session_id / metrivo_visitor_id):\n');
   for (const { plan, session } of sample) process.stdout.write(`  session ${session!.sessionId}  visitor ${plan.visitorId}  (${plan.source})\n`);
   if (withEmail) process.stdout.write(`or pay with the email ${withEmail.email} (identified visitor ${withEmail.visitorId}) for a low-confidence match.\n`);
