@@ -692,8 +692,18 @@ describe('Manual Payment API', () => {
     });
     expect(event.type === 'payment' && event.signals.emailHash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(event)).not.toMatch(/jenny/i);
-    expect(deliveries.records).toHaveLength(1);
-    expect(deliveries.records[0]).toMatchObject({ provider: 'manual', websiteId: doc.websiteId, outcome: 'accepted', httpStatus: 202, providerEventId: body.id });
+    // Every attempt is in the delivery log (support sees the repeat and the conflict too).
+    expect(deliveries.records.map((d) => [d.outcome, d.httpStatus, d.errorCode, d.providerEventId, d.published])).toEqual([
+      ['accepted', 202, null, body.id, 1], ['duplicate', 200, null, body.id, 0], ['rejected', 409, 'idempotency_conflict', body.id, 0],
+    ]);
+    expect(deliveries.records[0]).toMatchObject({ provider: 'manual', websiteId: doc.websiteId });
+  });
+
+  it('a refused request (422) is in the delivery log with its code, the id it named and its mode', async () => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    const answer = await post('/v1/payments', ...json(key, payment({ id: 'order_bad', amount: 49.5 })));
+    expectRefused(answer, 422, 'validation_failed');
+    expect(deliveries.records).toEqual([expect.objectContaining({ provider: 'manual', outcome: 'rejected', httpStatus: 422, errorCode: 'validation_failed', providerEventId: 'order_bad', livemode: false, published: 0 })]);
   });
 
   it('the same caller id on two websites is two payments', async () => {

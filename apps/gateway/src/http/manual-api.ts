@@ -9,7 +9,7 @@ import { requestTrace } from '@metrivo/observability';
 import type { NextFunction, Request, Response } from 'express';
 import type { Collection } from 'mongodb';
 import { z } from 'zod';
-import type { DeliveryRecorder } from '../delivery-recorder';
+import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
 import { sendError } from './errors';
 import type { EventPublisher } from './webhook-route';
 
@@ -292,10 +292,21 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
   return async (req: Authed, res: Response): Promise<void> => {
     const key = req.apiKey!;
     const receivedAt = new Date();
+    // Every attempt with a valid key goes to the delivery log, refusals included: support sees a merchant's 422s.
+    const rawId = typeof (req.body as { id?: unknown } | null)?.id === 'string' ? String((req.body as { id: string }).id).slice(0, 255) : null;
+    const record = (outcome: DeliveryInput['outcome'], httpStatus: number, errorCode: string | null, extra: Partial<DeliveryInput> = {}) =>
+      deps.deliveries.record({
+        integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt, providerEventId: rawId, eventType: `manual.${kind}`,
+        livemode: requestMode(req.body, key), outcome, httpStatus, errorCode, published: 0, hadMetrivoSignals: null,
+        durationMs: Date.now() - receivedAt.getTime(), traceId: requestTrace(req)?.traceId ?? null, ...extra,
+      });
     const parsed = schema.safeParse(req.body);
     const schemaFields = parsed.success ? [] : fieldIssues(parsed.error);
     const fields = [...schemaFields, ...keyIssues(kind, req.body, key, new Set(schemaFields.map((f) => f.path)))];
-    if (!parsed.success || fields.length > 0) return refuse(res, kind, fields);
+    if (!parsed.success || fields.length > 0) {
+      record('rejected', 422, 'validation_failed');
+      return refuse(res, kind, fields);
+    }
     const body = { kind, value: parsed.data } as Body;
     // The mode of a request: the body's livemode, else the key's. It is part of "the same request".
     let livemode = requestMode(parsed.data, key);
@@ -305,7 +316,10 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
     const ids = manualIds(kind, key.websiteId, livemode, body.value.id, body.kind === 'payment' ? body.value.id : body.value.paymentId);
     const requestHash = stableHash({ ...body.value, livemode });
     const built = buildEvent(body, key, livemode, deps.emailHashKey, receivedAt);
-    if (!built.ok) return refuse(res, kind, built.error.issues.map((i) => ({ path: `event.${i.path}`, message: `${i.message} (in the event Metrivo builds from this ${kind})` })));
+    if (!built.ok) {
+      record('rejected', 422, 'validation_failed', { livemode });
+      return refuse(res, kind, built.error.issues.map((i) => ({ path: `event.${i.path}`, message: `${i.message} (in the event Metrivo builds from this ${kind})` })));
+    }
     let event = built.value;
     const response = kind === 'payment' ? { paymentKey: ids.paymentKey } : { refundId: body.value.id, paymentKey: ids.paymentKey };
 
@@ -322,9 +336,11 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
     }
     if (existing) {
       if (existing.requestHash !== requestHash) {
+        record('rejected', 409, 'idempotency_conflict', { livemode });
         return sendError(res, 409, 'idempotency_conflict', `A ${kind} with id "${body.value.id}" was already received with different content${livemode ? '' : ' (test mode)'}; send new content with a new id.`);
       }
       if (!existing.pending) {
+        record('duplicate', 200, null, { livemode });
         res.status(200).json(existing.response);
         return;
       }
@@ -337,17 +353,16 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
       await deps.publisher.publish([event], requestTrace(req)?.traceparent);
     } catch (err) {
       if (err instanceof KafkaUnavailableError) {
+        record('unavailable', 503, 'unavailable', { livemode });
         res.setHeader('Retry-After', String(deps.retryAfterSeconds));
         return sendError(res, 503, 'unavailable', 'Metrivo cannot store this right now; retry with the same id and content.');
       }
       throw err;
     }
     await deps.requests.updateOne({ _id: ids.requestId, requestHash }, { $unset: { pending: '' } });
-    deps.deliveries.record({
-      integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt, providerEventId: body.value.id,
-      eventType: `manual.${kind}`, livemode: event.livemode, outcome: 'accepted', httpStatus: 202, errorCode: null, published: 1,
+    record('accepted', 202, null, {
+      providerEventId: body.value.id, livemode: event.livemode, published: 1,
       hadMetrivoSignals: event.type === 'payment' ? event.signals.sessionId !== null || event.signals.visitorId !== null : null,
-      durationMs: Date.now() - receivedAt.getTime(), traceId: requestTrace(req)?.traceId ?? null,
     });
     res.status(202).json(response);
   };
