@@ -67,11 +67,17 @@ export class ShutdownManager {
         }
         const started = Date.now();
         let timer: NodeJS.Timeout | undefined;
+        // Set when the step used up the time left: the deadline has passed, whatever Date.now() says (a timer
+        // may fire a millisecond before the wall clock reaches the deadline, which would let one more step start).
+        let outOfTime = false;
         try {
           await Promise.race([
             Promise.resolve().then(() => step.run({ timeLeftMs: left })),
             new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`step did not finish within ${left} ms`)), left);
+              timer = setTimeout(() => {
+                outOfTime = true;
+                reject(new Error(`step did not finish within ${left} ms`));
+              }, left);
             }),
           ]);
           this.logger.info({ step: step.name, ms: Date.now() - started }, 'shutdown step done');
@@ -79,6 +85,10 @@ export class ShutdownManager {
           this.logger.error({ step: step.name, err }, 'shutdown step failed');
         } finally {
           clearTimeout(timer);
+        }
+        if (outOfTime) {
+          this.logger.error({ step: step.name }, 'shutdown deadline passed; skipping remaining steps');
+          break;
         }
       }
     })();
