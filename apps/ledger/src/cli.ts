@@ -17,7 +17,8 @@ import { NonEmptyLedgerError, rebuildFromTopic, reconcileWithTopic, type LedgerT
 const usage = `usage:
   ledger rebuild   --db <name> [--website <id>] [--website-prefix <prefix>] [--commit-group <groupId>] [--topic <name>]
                    [--resume] [--timeout-s <seconds>] [--json]
-  ledger reconcile [--db <name>] [--website <id>] [--website-prefix <prefix>] [--topic <name>] [--fail-on-lagging] [--json]
+  ledger reconcile [--db <name>] [--website <id>] [--website-prefix <prefix>] [--topic <name>] [--group <groupId>]
+                   [--fail-on-lagging] [--json]
   ledger rollups check --website <id> [--db <name>] [--json]
   ledger rollups rebuild [--website <id>] [--db <name>] [--json]
 
@@ -27,7 +28,9 @@ rebuild    reads the compacted revenue topic from the beginning up to its curren
            whole topic's: with --website/--website-prefix that ledger never sees other websites). --resume finishes an interrupted rebuild of the same database;
            --timeout-s bounds reading and applying the topic (default 600).
 reconcile  reads the latest PaymentState per key from the topic and compares it with the ledger's entries;
-           exits 1 when a payment does not add up. Payments the ledger has not caught up with are listed apart
+           exits 1 when a payment does not add up. With the consumer group that fills the database (KAFKA_GROUP_ID
+           when --db is not given, else --group) past the topic's end, a payment still behind missed its record:
+           a mismatch. Otherwise payments the ledger has not caught up with are listed apart
            (exit 0, or 1 with --fail-on-lagging: one that stays there missed a record, e.g. to the DLQ), and so are
            payments the ledger applied a newer revision of while the topic was being read.
 rollups    check: compares a website's day and month rollups (what summary and revenue read) with its entries;
@@ -84,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
       resume: { type: 'boolean', default: false },
       'timeout-s': { type: 'string' },
       'fail-on-lagging': { type: 'boolean', default: false },
+      group: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -91,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
   const timeoutS = values['timeout-s'] === undefined ? undefined : Number(values['timeout-s']);
   if (timeoutS !== undefined && !(Number.isFinite(timeoutS) && timeoutS > 0)) throw new UsageError('--timeout-s must be a positive number of seconds');
   if (command !== 'rebuild' && (values.resume || timeoutS !== undefined)) throw new UsageError('--resume and --timeout-s are for rebuild');
-  if (command !== 'reconcile' && values['fail-on-lagging']) throw new UsageError('--fail-on-lagging is for reconcile');
+  if (command !== 'reconcile' && (values['fail-on-lagging'] || values.group !== undefined)) throw new UsageError('--fail-on-lagging and --group are for reconcile');
   // The end offsets are the whole topic's: a ledger started on them never sees the other websites' history. Allowed
   // (a dedicated test topic shared with other data needs it), but said loudly.
   if (values['commit-group'] && (values.website || values['website-prefix'])) {
@@ -161,13 +165,20 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
 
-    const report = await reconcileWithTopic(store, { kafka, ...filter, ...(values.topic ? { topic: values.topic } : {}), logger });
+    // The service's own database is filled by KAFKA_GROUP_ID; another database (--db) only with an explicit --group.
+    const consumerGroupId = values.group ?? (values.db ? undefined : config.KAFKA_GROUP_ID);
+    const report = await reconcileWithTopic(store, { kafka, ...filter, ...(values.topic ? { topic: values.topic } : {}), logger, ...(consumerGroupId ? { consumerGroupId } : {}) });
     const failed = !report.ok || (values['fail-on-lagging'] && report.lagging.length > 0);
     if (values.json) {
       line(JSON.stringify({ command, database: config.MONGODB_DB, ...report }));
       return failed ? 1 : 0;
     }
     line(`reconciled ${config.MONGODB_DB} against the topic (${scope}): ${report.checked} payments checked, ${report.topic.recordsRead} records read in ${(report.topic.ms / 1000).toFixed(1)} s`);
+    if (report.consumerGroup) {
+      line(report.consumerGroup.caughtUp
+        ? `consumer group ${report.consumerGroup.groupId} had consumed past the read: a payment still behind missed its record (listed as a mismatch)`
+        : `consumer group ${report.consumerGroup.groupId} had not consumed the whole read yet: payments behind are listed as not caught up`);
+    }
     if (report.lagging.length > 0) {
       line(`${report.lagging.length} payment(s) not caught up yet (the ledger's revision is older or pending; a persistent entry here means it missed a record):`);
       for (const m of report.lagging) line(describeMismatch(m));

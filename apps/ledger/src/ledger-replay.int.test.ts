@@ -126,6 +126,15 @@ describe('ledger rebuild from the revenue topic', () => {
     expect(lagging.ok).toBe(true);
     expect(lagging.lagging.map((m) => [m.paymentKey, m.ledgerRevision, m.topicRevision])).toEqual([[target.paymentKey, target.revision, refunded.revision]]);
     expect((await getJson(liveBase, `/v1/reconciliation?websiteId=${websiteId}&against=topic`)).body).toMatchObject({ ok: true, mismatches: [], lagging: [] });
+    // Had a consumer of the rebuilt database consumed past the refund without recording it (sent to the DLQ, say),
+    // the payment is not lagging but missed: a mismatch.
+    const pastEnd = uniqueId('ledger_int_past_end');
+    await startGroupAtEnd(kafka, pastEnd);
+    const missed = await reconcileWithTopic(rebuilt, { kafka, websiteId, consumerGroupId: pastEnd });
+    expect(missed).toMatchObject({ ok: false, consumerGroup: { groupId: pastEnd, caughtUp: true }, lagging: [] });
+    expect(missed.mismatches.map((m) => [m.paymentKey, m.ledgerRevision, m.topicRevision])).toEqual([[target.paymentKey, target.revision, refunded.revision]]);
+    // A group that never consumed says nothing of the kind.
+    expect((await reconcileWithTopic(rebuilt, { kafka, websiteId, consumerGroupId: uniqueId('ledger_int_never') })).consumerGroup).toMatchObject({ caughtUp: false });
   }, 30_000);
 
   it('hands over to a ledger started with the committed group: it applies only what came after the rebuild', async () => {

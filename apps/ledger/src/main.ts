@@ -164,7 +164,7 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
     app.use(
       createLedgerRouter({
         store,
-        reconcileWithTopic: (websiteId) => reconcileWithTopic(store, { kafka, topic, websiteId, logger, timeoutMs: 60_000 }),
+        reconcileWithTopic: (websiteId) => reconcileWithTopic(store, { kafka, topic, websiteId, logger, timeoutMs: 60_000, consumerGroupId: config.KAFKA_GROUP_ID }),
         onError: (err, req) => logger.error({ err, path: req.path }, 'ledger API error'),
       }),
     );

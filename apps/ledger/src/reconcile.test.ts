@@ -88,4 +88,15 @@ describe('classifyTopicMismatches (reconcile against the topic)', () => {
     expect(out.ahead.map((m) => [m.paymentKey, m.topicRevision, m.ledgerRevision])).toEqual([['ahead', 2, 3]]);
     expect(out.mismatches.map((m) => m.paymentKey)).toEqual(['same', 'not_on_topic']);
   });
+
+  it('once the consumer group had passed the read, a ledger behind missed its record: a mismatch (pending stays lagging)', () => {
+    const out = classifyTopicMismatches(
+      [differs('behind'), differs('pending')],
+      new Map([[id('behind'), 3], [id('pending'), 3]]),
+      new Map([[id('behind'), { revision: 2, pendingRevision: null }], [id('pending'), { revision: 2, pendingRevision: 3 }]]),
+      true,
+    );
+    expect(out.mismatches.map((m) => m.paymentKey)).toEqual(['behind']);
+    expect(out.lagging.map((m) => m.paymentKey)).toEqual(['pending']);
+  });
 });

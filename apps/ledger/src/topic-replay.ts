@@ -262,7 +262,30 @@ export interface TopicReconciliationReport {
    * topic was being read (the read stops at the end offsets taken when it began). Not a mismatch; re-run to check.
    */
   ahead: TopicMismatch[];
+  /**
+   * The consumer group that fills this database, when given: `caughtUp` when its committed offsets had passed the end
+   * offsets of the read, so every revision read was already handed to the ledger — a payment still behind then
+   * missed its record (e.g. the record went to the DLQ) and is a mismatch, not lagging.
+   */
+  consumerGroup: { groupId: string; caughtUp: boolean } | null;
   topic: { recordsRead: number; statesAccepted: number; invalidRecords: number; endOffsets: Record<number, string>; ms: number };
+}
+
+/** True when the group's committed offset of every partition is at or past `endOffsets` (nothing it has not seen). */
+async function groupPassed(kafka: Kafka, groupId: string, topic: string, endOffsets: Record<number, string>): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    return Object.entries(endOffsets).every(([partition, end]) => {
+      if (BigInt(end) === 0n) return true; // an empty partition: nothing to have seen
+      const offset = byPartition.get(Number(partition)); // '-1': nothing committed
+      return offset !== undefined && BigInt(offset) >= BigInt(end);
+    });
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /**
@@ -274,6 +297,7 @@ export function classifyTopicMismatches(
   found: readonly ReconciliationMismatch[],
   topicRevision: ReadonlyMap<string, number>,
   recorded: ReadonlyMap<string, { revision: number; pendingRevision: number | null }>,
+  consumerCaughtUp = false,
 ): { mismatches: TopicMismatch[]; lagging: TopicMismatch[]; ahead: TopicMismatch[] } {
   const out = { mismatches: [] as TopicMismatch[], lagging: [] as TopicMismatch[], ahead: [] as TopicMismatch[] };
   for (const m of found) {
@@ -283,7 +307,8 @@ export function classifyTopicMismatches(
     const ledgerRevision = doc && doc.revision > 0 ? doc.revision : null;
     const item: TopicMismatch = { ...m, topicRevision: onTopic, ledgerRevision };
     const pending = doc?.pendingRevision !== null && doc?.pendingRevision !== undefined;
-    if (onTopic !== null && (pending || (ledgerRevision ?? 0) < onTopic)) out.lagging.push(item);
+    // Behind although its consumer had passed the read's end: a missed record, not lag (a pending one is mid-way).
+    if (onTopic !== null && (pending || ((ledgerRevision ?? 0) < onTopic && !consumerCaughtUp))) out.lagging.push(item);
     else if (onTopic !== null && ledgerRevision !== null && ledgerRevision > onTopic) out.ahead.push(item);
     else out.mismatches.push(item);
   }
@@ -296,9 +321,11 @@ export function classifyTopicMismatches(
  */
 export async function reconcileWithTopic(
   store: LedgerStore,
-  options: WebsiteFilter & { kafka: Kafka; topic?: string; logger?: Logger; timeoutMs?: number },
+  options: WebsiteFilter & { kafka: Kafka; topic?: string; logger?: Logger; timeoutMs?: number; consumerGroupId?: string },
 ): Promise<TopicReconciliationReport> {
   const { states, read } = await latestStatesFromTopic(options);
+  // Read after the topic: offsets committed by then cover the records the read saw only if they reach its end.
+  const consumerGroup = options.consumerGroupId === undefined ? null : { groupId: options.consumerGroupId, caughtUp: await groupPassed(options.kafka, options.consumerGroupId, read.topic, read.endOffsets) };
   const byWebsite = new Map<string, PaymentState[]>();
   for (const s of states) byWebsite.set(s.websiteId, [...(byWebsite.get(s.websiteId) ?? []), s]);
   const websites = new Set(byWebsite.keys());
@@ -316,7 +343,7 @@ export async function reconcileWithTopic(
   const ids = found.map((m) => paymentDocId(m.websiteId, m.paymentKey));
   const docs = ids.length === 0 ? [] : await store.states.find({ _id: { $in: ids } }, { projection: { revision: 1, pendingRevision: 1 } }).toArray();
   const recorded = new Map(docs.map((d) => [d._id, d]));
-  const { mismatches, lagging, ahead } = classifyTopicMismatches(found, topicRevision, recorded);
+  const { mismatches, lagging, ahead } = classifyTopicMismatches(found, topicRevision, recorded, consumerGroup?.caughtUp ?? false);
   return {
     ok: mismatches.length === 0,
     against: 'topic',
@@ -324,6 +351,7 @@ export async function reconcileWithTopic(
     mismatches,
     lagging,
     ahead,
+    consumerGroup,
     topic: { recordsRead: read.recordsRead, statesAccepted: read.statesAccepted, invalidRecords: read.invalidRecords, endOffsets: read.endOffsets, ms: read.ms },
   };
 }
