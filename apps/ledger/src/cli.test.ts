@@ -24,7 +24,8 @@ describe('ledger cli', () => {
   it.each([
     [['rebuild', '--db', 'x', '--timeout-s', 'soon'], /--timeout-s must be a positive number/],
     [['reconcile', '--resume'], /--resume and --timeout-s are for rebuild/],
-    [['rebuild', '--db', 'x', '--fail-on-lagging'], /--fail-on-lagging is for reconcile/],
+    [['rebuild', '--db', 'x', '--fail-on-lagging'], /--fail-on-lagging and --group are for reconcile/],
+    [['rollups', 'check', '--website', 'w_1', '--group', 'g'], /--fail-on-lagging and --group are for reconcile/],
   ])('refuses %j before connecting (exit 2)', (args, message) => {
     const result = cli(args as string[], { MONGODB_URI: 'mongodb://127.0.0.1:1/' });
     expect(result.status).toBe(2);

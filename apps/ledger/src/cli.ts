@@ -25,8 +25,9 @@ const usage = `usage:
 rebuild    reads the compacted revenue topic from the beginning up to its current end into an EMPTY database and
            prints the totals. --commit-group stores the end offsets for that consumer group, so a ledger started
            with MONGODB_DB=<name> KAFKA_GROUP_ID=<groupId> continues where the rebuild stopped (the offsets are the
-           whole topic's: with --website/--website-prefix that ledger never sees other websites). --resume finishes an interrupted rebuild of the same database;
-           --timeout-s bounds reading and applying the topic (default 600).
+           whole topic's: with --website/--website-prefix that ledger never sees other websites). --resume
+           finishes an interrupted rebuild of the same database; --timeout-s bounds reading and applying the
+           topic (default 600).
 reconcile  reads the latest PaymentState per key from the topic and compares it with the ledger's entries;
            exits 1 when a payment does not add up. With the consumer group that fills the database (KAFKA_GROUP_ID
            when --db is not given, else --group) past the topic's end, a payment still behind missed its record:
