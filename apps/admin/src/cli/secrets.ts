@@ -1,11 +1,10 @@
 import { parseKeyring, type Keyring } from '@metrivo/crypto';
 import { IntegrationStore, resealSecrets } from '@metrivo/integration-store';
-import { exitOnEnvError, loadEnv, commonEnvSchema } from '@metrivo/observability';
+import { commonEnvSchema } from '@metrivo/observability';
 import { Command } from 'commander';
 import type { Db } from 'mongodb';
-import { z } from 'zod';
 import { AuditLog } from '../audit';
-import { cliActor, mongoOpener } from './common';
+import { cliActor, loadCliEnv, mongoOpener, runCommand } from './common';
 import { adminEnvSchema } from '../env';
 
 /**
@@ -91,23 +90,10 @@ export function buildSecretsCli(openDb: () => Promise<{ db: Db; close: () => Pro
 }
 
 export async function runSecretsCli(argv: string[], io: SecretsCliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let config: z.infer<typeof cliEnvSchema>;
-  try {
-    config = loadEnv(cliEnvSchema, env);
-  } catch (err) {
-    exitOnEnvError(err);
-  }
-  const openDb = mongoOpener(config);
+  const config = loadCliEnv(cliEnvSchema, env);
   let code = 0;
-  try {
-    await buildSecretsCli(openDb, parseKeyring(config.METRIVO_SECRET_KEYS), io, (c) => { code = c; }).parseAsync(argv, { from: 'user' });
-    return code;
-  } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message?: string };
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 1; // commander already printed
-    io.stderr.write(`secrets: ${e.message ?? String(err)}\n`);
-    return 1;
-  }
+  const program = buildSecretsCli(mongoOpener(config), parseKeyring(config.METRIVO_SECRET_KEYS), io, (c) => { code = c; });
+  return (await runCommand('secrets', program, argv, io.stderr)) ?? code;
 }
 
 if (require.main === module) {

@@ -1,14 +1,14 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { exitOnEnvError, loadEnv, commonEnvSchema } from '@metrivo/observability';
+import { commonEnvSchema } from '@metrivo/observability';
 import { Command } from 'commander';
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { AuditLog } from '../audit';
-import { cliActor, mongoOpener } from './common';
+import { cliActor, loadCliEnv, mongoOpener, runCommand } from './common';
 import { passwordProblem } from '../auth/passwords';
 import { SessionStore } from '../auth/session-store';
-import { normalizeStaffEmail, StaffExistsError, StaffStore } from '../auth/staff-store';
+import { normalizeStaffEmail, StaffStore } from '../auth/staff-store';
 
 /**
  * Staff accounts (no sign-up page on purpose):
@@ -156,22 +156,8 @@ export function buildStaffCli(openDb: () => Promise<{ db: Db; close: () => Promi
 }
 
 export async function runStaffCli(argv: string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let config: z.infer<typeof cliEnvSchema>;
-  try {
-    config = loadEnv(cliEnvSchema, env);
-  } catch (err) {
-    exitOnEnvError(err);
-  }
-  const openDb = mongoOpener(config);
-  try {
-    await buildStaffCli(openDb, io).parseAsync(argv, { from: 'user' });
-    return 0;
-  } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message?: string };
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 1; // commander already printed
-    io.stderr.write(`staff: ${err instanceof StaffExistsError ? err.message : e.message ?? String(err)}\n`);
-    return 1;
-  }
+  const config = loadCliEnv(cliEnvSchema, env);
+  return (await runCommand('staff', buildStaffCli(mongoOpener(config), io), argv, io.stderr)) ?? 0;
 }
 
 if (require.main === module) {
