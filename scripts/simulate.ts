@@ -11,14 +11,12 @@
 // until Ctrl-C. Every event is validated against the SessionEvent contract by the producer.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TOPICS, type SessionEvent, type SessionRecord, type Utm } from '@metrivo/contracts';
-import { hashEmail } from '@metrivo/crypto';
+import { TOPICS, type SessionEvent } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, provisionTopics } from '@metrivo/kafka';
 import { cli as createCli } from './cli';
+import { createTrafficModel, suggestTestPayment, type Step, type VisitorPlan } from './simulate-model';
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 60 * MINUTE_MS;
-const DAY_MS = 24 * HOUR_MS;
+const DAY_MS = 24 * 60 * 60_000;
 const root = join(__dirname, '..');
 
 // ---------------------------------------------------------------------------------------------- options
@@ -70,159 +68,11 @@ function emailHashKey(): string {
   process.exit(2);
 }
 
-// --------------------------------------------------------------------------------------- random choices
-
-/** mulberry32: small, fast, seedable. */
-function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = createRandom(seed);
-const between = (min: number, max: number): number => min + random() * (max - min);
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-function weighted<T>(items: ReadonlyArray<readonly [T, number]>): T {
-  const total = items.reduce((sum, [, w]) => sum + w, 0);
-  let r = random() * total;
-  for (const [item, w] of items) {
-    r -= w;
-    if (r <= 0) return item;
-  }
-  return items[items.length - 1]![0];
-}
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const token = (length: number): string => Array.from({ length }, () => pick([...ALPHABET])).join('');
-
-// ----------------------------------------------------------------------------------------- traffic model
-
-interface Source {
-  name: string;
-  referrer?: () => string;
-  utm?: () => Utm;
-  landingPages: readonly string[];
-}
-
-/** Where visitors come from, with roughly realistic shares for a small SaaS site. */
-const SOURCES: ReadonlyArray<readonly [Source, number]> = [
-  [{ name: 'google organic', referrer: () => pick(['https://www.google.com/', 'https://www.google.de/', 'https://www.google.co.uk/']), landingPages: ['/', '/blog/revenue-attribution-guide', '/features'] }, 28],
-  [
-    {
-      name: 'google cpc',
-      referrer: () => 'https://www.google.com/',
-      utm: () => ({ source: 'google', medium: 'cpc', campaign: pick(['brand', 'competitors', 'bf-2026']), term: pick(['revenue analytics', 'stripe attribution', 'metrivo']) }),
-      landingPages: ['/pricing', '/lp/attribution'],
-    },
-    14,
-  ],
-  [{ name: 'newsletter', referrer: () => 'https://mail.google.com/', utm: () => ({ source: 'newsletter', medium: 'email', campaign: pick(['nov-digest', 'launch-week']) }), landingPages: ['/changelog', '/pricing'] }, 9],
-  [{ name: 'facebook', referrer: () => pick(['https://l.facebook.com/', 'https://m.facebook.com/']), landingPages: ['/', '/features'] }, 9],
-  [{ name: 'twitter', referrer: () => 'https://t.co/', landingPages: ['/', '/blog/launch'] }, 4],
-  [{ name: 'bing', referrer: () => 'https://www.bing.com/', landingPages: ['/', '/pricing'] }, 4],
-  [{ name: 'referral blog', referrer: () => pick(['https://indiehackers.example.com/post/metrics', 'https://devblog.example.org/posts/best-tools', 'https://news.ycombinator.com/item?id=4242']), landingPages: ['/', '/features'] }, 10],
-  [{ name: 'direct', landingPages: ['/', '/pricing', '/login'] }, 22],
-];
-const DIRECT = SOURCES.find(([s]) => s.name === 'direct')![0];
-const COUNTRIES = ['DE', 'US', 'GB', 'FR', 'IN', 'NL', 'ES', 'BR', 'CA', 'SE'] as const;
-const DEVICES: ReadonlyArray<readonly [string, number]> = [['desktop', 60], ['mobile', 35], ['tablet', 5]];
-const FIRST_NAMES = ['jane', 'sam', 'alex', 'kim', 'noah', 'mia', 'lea', 'omar', 'yuki', 'ravi'] as const;
-
-interface Step {
-  at: number;
-  event: () => SessionEvent;
-  label: string;
-}
-
-interface VisitorPlan {
-  visitorId: string;
-  email: string | null;
-  source: string;
-  steps: Step[];
-  /** Its sessions that are traffic sources (not checkout returns), for the summary. */
-  sessions: Array<{ sessionId: string; start: number }>;
-}
-
-/** Time scale of a visitor's life: hours and days in history mode, seconds when watching live. */
-const scale = live
-  ? { sessionGap: [20_000, 120_000], duration: [5_000, 60_000] }
-  : { sessionGap: [2 * HOUR_MS, 3 * DAY_MS], duration: [1 * MINUTE_MS, 25 * MINUTE_MS] };
-
-function planVisitor(arrival: number, hashKey: string): VisitorPlan {
-  const visitorId = `v_${token(12)}`;
-  const source = weighted(SOURCES);
-  const country = pick(COUNTRIES);
-  const device = weighted(DEVICES);
-  const steps: Step[] = [];
-  const sessions = 1 + (random() < 0.35 ? 1 : 0) + (random() < 0.15 ? 1 : 0);
-  const email = random() < 0.35 ? `${pick(FIRST_NAMES)}.${token(5)}@example.com` : null;
-  let start = arrival;
-  let last: { sessionId: string; start: number; duration: number } | null = null;
-  const planned: VisitorPlan['sessions'] = [];
-  // Most people sign up or log in on their first visit.
-  const identifyIn = random() < 0.7 ? 0 : sessions - 1;
-  for (let i = 0; i < sessions; i += 1) {
-    // Returning visitors often come back directly; some come through the same channel again.
-    const from = i === 0 || random() < 0.4 ? source : DIRECT;
-    const sessionId = `s_${token(14)}`;
-    const duration = between(scale.duration[0]!, scale.duration[1]!);
-    const base: SessionRecord = {
-      schemaVersion: 1,
-      type: 'session',
-      websiteId,
-      visitorId,
-      sessionId,
-      startedAt: new Date(start).toISOString(),
-      lastSeenAt: new Date(start).toISOString(),
-      ...(from.referrer && { referrer: from.referrer() }),
-      ...(from.utm && { utm: from.utm() }),
-      landingPage: pick(from.landingPages),
-      country,
-      device,
-    };
-    // The tracker sends the session when it starts and again as it grows.
-    const pings = [0, ...Array.from({ length: 1 + Math.floor(random() * 3) }, () => between(0.2, 1) * duration)].sort((a, b) => a - b);
-    for (const offset of pings) {
-      const at = start + offset;
-      steps.push({ at, label: `session ${from.name}`, event: () => ({ ...base, lastSeenAt: new Date(at).toISOString() }) });
-    }
-    planned.push({ sessionId, start });
-    if (email && i === identifyIn) {
-      const at = start + duration * between(0.3, 0.9); // signs up or logs in
-      steps.push({ at, label: 'identify', event: () => ({ schemaVersion: 1, type: 'identify', websiteId, visitorId, emailHash: hashEmail(email, hashKey), at: new Date(at).toISOString() }) });
-    }
-    last = { sessionId, start, duration };
-    start += duration + between(scale.sessionGap[0]!, scale.sessionGap[1]!);
-  }
-  // Some visitors pay: they leave for Stripe Checkout and come back. That return is not a traffic source.
-  if (last && random() < 0.15) {
-    const at = last.start + last.duration + between(30_000, 180_000) * (live ? 0.1 : 1);
-    const back: SessionRecord = {
-      schemaVersion: 1,
-      type: 'session',
-      websiteId,
-      visitorId,
-      sessionId: `s_${token(14)}`,
-      startedAt: new Date(at).toISOString(),
-      lastSeenAt: new Date(at + 20_000).toISOString(),
-      referrer: 'https://checkout.stripe.com/',
-      landingPage: '/thank-you',
-      country,
-      device,
-    };
-    steps.push({ at, label: 'checkout return', event: () => back });
-  }
-  return { visitorId, email, source: source.name, steps, sessions: planned };
-}
-
 // ----------------------------------------------------------------------------------------------- sending
 
 async function main(): Promise<void> {
-  const hashKey = emailHashKey();
+  const model = createTrafficModel({ websiteId, live, seed, hashKey: emailHashKey() });
+  const { random } = model;
   const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
   const kafka = createKafka({ brokers, clientId: 'metrivo-simulator', logLevel: 1 });
   await provisionTopics(kafka);
@@ -263,7 +113,7 @@ async function main(): Promise<void> {
     if (!live) {
       // History: arrivals over the last --days; only what has happened by now is sent, in time order.
       const now = Date.now();
-      for (let i = 0; i < visitorCount; i += 1) plans.push(planVisitor(now - random() * days * DAY_MS, hashKey));
+      for (let i = 0; i < visitorCount; i += 1) plans.push(model.planVisitor(now - random() * days * DAY_MS));
       const steps = plans.flatMap((p) => p.steps).filter((s) => s.at <= now).sort((a, b) => a.at - b.at);
       for (const s of steps) count(s.label);
       process.stdout.write(`sending ${steps.length} tracker events for ${visitorCount} visitors of ${websiteId} at ≤ ${rate}/s to ${brokers}\n`);
@@ -274,7 +124,7 @@ async function main(): Promise<void> {
       const queue: Array<Step & { visitorId: string }> = [];
       const remaining = new Map<string, number>(); // steps not sent yet, per active visitor
       const addVisitor = (arrival: number) => {
-        const plan = planVisitor(arrival, hashKey);
+        const plan = model.planVisitor(arrival);
         if (plans.length < 10) plans.push(plan); // for the summary
         remaining.set(plan.visitorId, plan.steps.length);
         queue.push(...plan.steps.map((step) => ({ ...step, visitorId: plan.visitorId })));
@@ -310,15 +160,12 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - startedAt) / 1000;
   process.stdout.write(`sent ${sent} events in ${seconds.toFixed(1)} s${stopping ? ' (interrupted)' : ''}\n`);
   for (const [label, n] of [...counts].sort((a, b) => b[1] - a[1])) process.stdout.write(`  ${String(n).padStart(6)}  ${label}\n`);
-  // Only what was sent (acknowledged by Kafka; an interrupted run stops mid-way): each sample visitor's latest session.
-  const sample = plans
-    .map((p) => ({ plan: p, session: [...p.sessions].reverse().find((x) => sentSessions.has(x.sessionId)) }))
-    .filter((x) => x.session !== undefined)
-    .slice(0, 3);
-  const withEmail = plans.find((p) => p.email && identifiedVisitors.has(p.visitorId));
+  const suggestion = suggestTestPayment(plans, { sessions: sentSessions, identifiedVisitors });
   process.stdout.write('\nTry a test payment that names one of these (Stripe metadata metrivo_session_id / metrivo_visitor_id):\n');
-  for (const { plan, session } of sample) process.stdout.write(`  session ${session!.sessionId}  visitor ${plan.visitorId}  (${plan.source})\n`);
-  if (withEmail) process.stdout.write(`or pay with the email ${withEmail.email} (identified visitor ${withEmail.visitorId}) for a low-confidence match.\n`);
+  for (const s of suggestion.sessions) process.stdout.write(`  session ${s.sessionId}  visitor ${s.visitorId}  (${s.source})\n`);
+  if (suggestion.email) {
+    process.stdout.write(`or pay with the email ${suggestion.email.email} (identified visitor ${suggestion.email.visitorId}) for a low-confidence match.\n`);
+  }
 }
 
 main().catch((err: unknown) => {
