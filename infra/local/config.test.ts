@@ -4,8 +4,12 @@ import {
   applySourcePatch,
   ConfigError,
   exportLine,
+  FERRETDB_BUILD_ID,
+  FERRETDB_COMMIT,
   FERRETDB_PATCHES,
+  FERRETDB_VERSION,
   ferretdbArgs,
+  ferretdbBuildId,
   formatDuration,
   infraPaths,
   isKafkaClusterId,
@@ -308,5 +312,26 @@ describe('small helpers', () => {
       'export KAFKA_BROKERS=127.0.0.1:9092,h:1 MONGODB_URI=mongodb://127.0.0.1:27017/',
     );
     expect(exportLine({ MONGODB_URI: "mongodb://u:p'w@h/?a=b&c=d" })).toBe(`export MONGODB_URI='mongodb://u:p'\\''w@h/?a=b&c=d'`);
+  });
+});
+
+describe('FerretDB build id', () => {
+  const recipe = { version: FERRETDB_VERSION, commit: FERRETDB_COMMIT, patches: FERRETDB_PATCHES };
+  it('names the version and is the one recorded for the current recipe', () => {
+    expect(FERRETDB_BUILD_ID).toBe(ferretdbBuildId(recipe));
+    expect(FERRETDB_BUILD_ID).toMatch(/^v1\.24\.2\+metrivo\.[0-9a-f]{12}$/);
+  });
+  it('changes with any source edit, the commit or the version (an old binary is rebuilt), not with a reason', () => {
+    const [first, ...rest] = FERRETDB_PATCHES;
+    const variants = [
+      { ...recipe, patches: [{ ...first!, replace: `${first!.replace}\n` }, ...rest] },
+      { ...recipe, patches: [{ ...first!, find: `${first!.find} ` }, ...rest] },
+      { ...recipe, patches: rest },
+      { ...recipe, commit: '0'.repeat(40) },
+      { ...recipe, version: 'v1.24.3' },
+    ];
+    const ids = new Set([FERRETDB_BUILD_ID, ...variants.map(ferretdbBuildId)]);
+    expect(ids.size).toBe(variants.length + 1);
+    expect(ferretdbBuildId({ ...recipe, patches: [{ ...first!, why: 'reworded' }, ...rest] })).toBe(FERRETDB_BUILD_ID);
   });
 });

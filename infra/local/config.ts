@@ -1,6 +1,6 @@
 // Pure configuration for the local infrastructure launcher: environment parsing, file layout,
 // rendered config files and command lines. No I/O here (unit-tested in config.test.ts).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 
 export type Service = 'kafka' | 'mongo';
@@ -11,11 +11,6 @@ export const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 export const FERRETDB_VERSION = 'v1.24.2';
 /** Upstream commit of the v1.24.2 tag (stamped into the binary's build info). */
 export const FERRETDB_COMMIT = 'cda72d440810406a208c4670aa7047f5bc8d528f';
-/**
- * Identity of the binary we build: bump the suffix whenever FERRETDB_PATCHES changes so that
- * existing binaries are rebuilt.
- */
-export const FERRETDB_BUILD_ID = `${FERRETDB_VERSION}+metrivo.2`;
 
 export interface InfraEnv {
   /** Brokers of an external cluster (KAFKA_BROKERS); when set, no Kafka is started. */
@@ -470,6 +465,18 @@ export const FERRETDB_PATCHES: ReadonlyArray<{ file: string; find: string; repla
     ].join('\n'),
   },
 ];
+
+/**
+ * Identity of a FerretDB build: the version, the upstream commit and the source edits (not their `why`). A binary
+ * whose recorded id differs is rebuilt, so changing a patch can never leave an old binary in use.
+ */
+export function ferretdbBuildId(recipe: { version: string; commit: string; patches: ReadonlyArray<{ file: string; find: string; replace: string }> }): string {
+  const edits = recipe.patches.map(({ file, find, replace }) => [file, find, replace]);
+  const digest = createHash('sha256').update(JSON.stringify([recipe.version, recipe.commit, edits])).digest('hex');
+  return `${recipe.version}+metrivo.${digest.slice(0, 12)}`;
+}
+
+export const FERRETDB_BUILD_ID = ferretdbBuildId({ version: FERRETDB_VERSION, commit: FERRETDB_COMMIT, patches: FERRETDB_PATCHES });
 
 /** Applies one FERRETDB_PATCHES entry; throws when the anchor is not found exactly once. */
 export function applySourcePatch(source: string, patch: { file: string; find: string; replace: string }): string {
