@@ -44,7 +44,10 @@ export function createLogger(config: LoggerConfig): Logger {
       return { trace_id: traceId, span_id: spanId };
     },
   };
-  return config.destination ? pino(options, config.destination) : pino(options);
+  // stdout written synchronously: pino's default asynchronous stream, flushed on exit, could put the last lines of a
+  // shutdown out of order (a write still in flight lands after the ones flushed at exit; seen in runtime.test.ts) or
+  // lose them on a crash. The apps log little (start, stop, warnings, admin's requests), so the cost does not show.
+  return pino(options, config.destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** A logger like the apps' whose lines are kept in memory, parsed (tests that assert what was logged). */
