@@ -1,7 +1,7 @@
 import { toStoredPaymentFact } from './payment-facts';
 import { clusterPaymentFacts, foldPaymentCluster, survivorKey } from './payment-identity';
-import { createSessionView, newerSession } from './sessions';
-import { payment, refund, session, WEBSITE } from './test-support/builders';
+import { createSessionView, newerSession, preferredIdentity, type EmailIdentity } from './sessions';
+import { emailHashOf, payment, refund, session, WEBSITE } from './test-support/builders';
 
 const at = (s: number): string => new Date(Date.parse('2026-11-29T10:00:00.000Z') + s * 1000).toISOString();
 
@@ -74,6 +74,99 @@ describe('foldPaymentCluster', () => {
       payment({ evt: 'a', at: at(0), amount: 1, kind: 'subscription_renewal', refs: { invoice: 'in_1' } }),
       payment({ evt: 'b', at: at(0), amount: 1, kind: 'subscription_initial', refs: { invoice: 'in_1' } }),
     ]).explicitKind).toBe('subscription_initial');
+  });
+});
+
+describe('foldPaymentCluster: money rules', () => {
+  const fold = (events: ReturnType<typeof payment>[]) => foldPaymentCluster(clusterPaymentFacts(events.map(toStoredPaymentFact)).clusters[0]!);
+  const paid = payment({ evt: 'p', at: at(0), amount: 10000, refs: { paymentIntent: 'pi_1', charge: 'ch_1' } });
+
+  it('gross is the largest paid report, whichever report is smaller', () => {
+    const f = fold([
+      payment({ evt: 'a', at: at(0), amount: 10000, refs: { paymentIntent: 'pi_1' } }),
+      payment({ evt: 'b', at: at(1), amount: 6000, refs: { paymentIntent: 'pi_1', charge: 'ch_1' } }),
+    ]);
+    expect(f.money?.grossMinor).toBe(10000);
+  });
+
+  it('a running refund total counts only when its report says succeeded', () => {
+    const f = fold([paid, refund({ evt: 'r', at: at(5), cumulative: 4000, status: 'pending', refs: { charge: 'ch_1' } })]);
+    expect(f.money).toMatchObject({ refundedMinor: 0, refundedAt: null });
+  });
+
+  it('at the same instant a refund’s terminal status beats pending, and failure beats success', () => {
+    for (const order of [1, -1]) {
+      const reports = [
+        refund({ evt: 'r1a', at: at(5), refundId: 're_1', amount: 1000, status: 'pending', refs: { charge: 'ch_1' } }),
+        refund({ evt: 'r1b', at: at(5), refundId: 're_1', amount: 1000, status: 'succeeded', refs: { charge: 'ch_1' } }),
+        refund({ evt: 'r2a', at: at(6), refundId: 're_2', amount: 2000, status: 'failed', refs: { charge: 'ch_1' } }),
+        refund({ evt: 'r2b', at: at(6), refundId: 're_2', amount: 2000, status: 'succeeded', refs: { charge: 'ch_1' } }),
+      ];
+      const f = fold(order > 0 ? [paid, ...reports] : [...reports.reverse(), paid]);
+      expect(f.money).toMatchObject({ refundedMinor: 1000, refundedAt: at(5) });
+    }
+  });
+
+  it('refunds in another currency than the payment are ignored, not added', () => {
+    const f = fold([
+      paid,
+      refund({ evt: 'r1', at: at(5), refundId: 're_1', amount: 1000, refs: { charge: 'ch_1' } }),
+      refund({ evt: 'r2', at: at(6), refundId: 're_2', amount: 500, currency: 'usd', refs: { charge: 'ch_1' } }),
+      refund({ evt: 'r3', at: at(7), cumulative: 700, currency: 'usd', refs: { charge: 'ch_1' } }),
+    ]);
+    expect(f.money).toMatchObject({ currency: 'eur', refundedMinor: 1000, refundedAt: at(5) });
+  });
+
+  it('a running total of 0 does not date the refund', () => {
+    const f = fold([
+      paid,
+      refund({ evt: 'r1', at: at(5), refundId: 're_1', amount: 1000, refs: { charge: 'ch_1' } }),
+      refund({ evt: 'r2', at: at(9), cumulative: 0, refs: { charge: 'ch_1' } }),
+    ]);
+    expect(f.money).toMatchObject({ refundedMinor: 1000, refundedAt: at(5) });
+  });
+
+  it('reports that disagree on the currency: the one most reports used wins, the lowest code on a tie', () => {
+    const f = fold([
+      payment({ evt: 'a', at: at(0), amount: 900, currency: 'usd', refs: { paymentIntent: 'pi_1' } }),
+      payment({ evt: 'b', at: at(1), amount: 800, currency: 'eur', refs: { paymentIntent: 'pi_1' } }),
+    ]);
+    expect(f.money).toMatchObject({ currency: 'eur', grossMinor: 800 });
+  });
+
+  it('one test-mode paid report makes the payment test mode', () => {
+    const f = fold([
+      payment({ evt: 'a', at: at(0), amount: 800, refs: { paymentIntent: 'pi_1' } }),
+      payment({ evt: 'b', at: at(1), amount: 800, livemode: false, refs: { paymentIntent: 'pi_1' } }),
+    ]);
+    expect(f.livemode).toBe(false);
+  });
+
+  it('refund reports contribute no session, visitor or email signal, and the masked email comes from a payment first', () => {
+    const f = fold([
+      payment({ evt: 'a', at: at(5), amount: 800, refs: { paymentIntent: 'pi_1' }, signals: { emailMasked: 'p***@example.com' } }),
+      refund({
+        evt: 'b', at: at(0), refundId: 're_1', amount: 100, refs: { paymentIntent: 'pi_1' },
+        signals: { sessionId: 's_r', visitorId: 'v_r', emailHash: emailHashOf('refunder'), emailMasked: 'r***@example.com' },
+      }),
+    ]);
+    expect(f.signals).toEqual({ sessionIds: [], visitorIds: [], emailHashes: [] });
+    expect(f.emailMasked).toBe('p***@example.com');
+  });
+});
+
+describe('preferredIdentity', () => {
+  const sighting = (at: string, learnedFrom: EmailIdentity['learnedFrom']): EmailIdentity =>
+    ({ websiteId: WEBSITE, emailHash: emailHashOf('jane'), visitorId: 'v_1', at, learnedFrom });
+
+  it('keeps an identify sighting over a payment one, then the earliest, whatever the order', () => {
+    const early = sighting(at(0), 'payment');
+    const late = sighting(at(60), 'payment');
+    expect(preferredIdentity(early, late)).toBe(early);
+    expect(preferredIdentity(late, early)).toBe(early);
+    const identified = sighting(at(120), 'identify');
+    expect(preferredIdentity(early, identified)).toBe(identified);
+    expect(preferredIdentity(identified, early)).toBe(identified);
   });
 });
 
