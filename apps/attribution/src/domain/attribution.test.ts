@@ -167,6 +167,39 @@ describe('checkout-return skip', () => {
   });
 });
 
+describe('choosing among several candidates', () => {
+  it('medium/visitor: among several named visitors the one with the most recent qualifying session is credited', () => {
+    const early = s({ sessionId: 's_a', visitorId: 'v_a', startedAt: '2026-11-29T09:00:00.000Z', referrer: 'https://www.bing.com/' });
+    const late = s({ sessionId: 's_b', visitorId: 'v_b', startedAt: '2026-11-29T10:00:00.000Z', referrer: 'https://t.co/x' });
+    const view = createSessionView(WEBSITE, [early, late]);
+    const a = attributePayment(basis({ visitorIds: ['v_a', 'v_b'] }), view, settings);
+    expect([a.confidence, a.visitorId, a.sessionId]).toEqual(['medium', 'v_b', 's_b']);
+  });
+
+  it('low/email without any session in the window credits the most recently identified visitor', () => {
+    const v = createSessionView(WEBSITE, [], [learned('jane', 'v_a', '2026-11-20T00:00:00.000Z'), learned('jane', 'v_b', '2026-11-01T00:00:00.000Z')]);
+    expect(attributePayment(basis({ emailHashes: [emailHashOf('jane')] }), v, settings)).toEqual({
+      confidence: 'low', matchedBy: 'email', visitorId: 'v_a', sessionId: null, source: null,
+    });
+  });
+
+  it('high/session prefers a named session that is a traffic source over a named checkout return', () => {
+    const ret = s({ sessionId: 's_a', visitorId: 'v_9', startedAt: '2026-11-29T09:00:00.000Z', referrer: 'https://checkout.stripe.com/' });
+    const ad = s({ sessionId: 's_b', visitorId: 'v_9', startedAt: '2026-11-29T10:00:00.000Z', referrer: 'https://www.google.com/', utm: { source: 'google', medium: 'cpc' } });
+    const view = createSessionView(WEBSITE, [ret, ad]);
+    const a = attributePayment(basis({ sessionIds: ['s_a', 's_b'] }), view, settings);
+    expect([a.confidence, a.matchedBy, a.sessionId, a.source?.channel]).toEqual(['high', 'session', 's_b', 'paid_search']);
+  });
+
+  it('a named checkout return credits the session before the return, not one started between the return and the payment', () => {
+    const ret = s({ sessionId: 's_ret', visitorId: 'v_9', startedAt: '2026-11-29T09:00:00.000Z', referrer: 'https://checkout.stripe.com/' });
+    const between = s({ sessionId: 's_mid', visitorId: 'v_9', startedAt: '2026-11-29T09:30:00.000Z', referrer: 'https://t.co/x' });
+    const view = createSessionView(WEBSITE, [olderBlog, ret, between]);
+    const a = attributePayment(basis({ sessionIds: ['s_ret'] }), view, settings);
+    expect([a.confidence, a.sessionId]).toEqual(['high', 's_1']);
+  });
+});
+
 describe('renewals and the upgrade index', () => {
   it('a renewal carries the initial payment attribution with matchedBy subscription', () => {
     const initial = attributePayment(basis({ sessionIds: ['s_3'] }), createSessionView(WEBSITE, [googleAds]), settings);
