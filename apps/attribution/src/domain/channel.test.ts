@@ -79,6 +79,10 @@ describe('deriveChannel', () => {
     ['another subdomain of the site still refers', { referrer: 'https://blog.example.com/post', landingPage: 'https://shop.example.com/pricing' }, 'referral'],
     ['a path-only landing page cannot tell', { referrer: 'https://shop.example.com/blog', landingPage: '/pricing' }, 'referral'],
     ['unparseable referrer still counts as referral', { referrer: '::::' }, 'referral'],
+    ['a brand label followed by a registrable domain is not the brand', { referrer: 'https://google.biz.co.uk/' }, 'referral'],
+    ['medium organic from a search source beats an ad click id', { utm: { source: 'google', medium: 'organic' }, landingPage: '/?gclid=abc' }, 'organic_search'],
+    ['display medium from a search referrer, no source', { referrer: 'https://www.google.com/', utm: { medium: 'display' } }, 'paid_search'],
+    ['cpc from a named search source stays paid_search through a social referrer', { referrer: 'https://l.facebook.com/', utm: { source: 'google', medium: 'cpc' } }, 'paid_search'],
   ];
   it.each(cases)('%s', (_name, input, expected) => {
     expect(deriveChannel(input)).toBe(expected);
