@@ -1,5 +1,6 @@
 import { paymentStateSchema, type PaymentState } from '@metrivo/contracts';
-import { applyPaymentEvents, emptyPaymentSnapshot, nextPaymentLoad, sessionLookups, withLoaded } from './apply-payment-events';
+import { applyPaymentEvents, emptyPaymentSnapshot, nextPaymentLoad, ownAttribution, sessionLookups, withLoaded } from './apply-payment-events';
+import { DEFAULT_ATTRIBUTION_SETTINGS } from './attribution';
 import { reattributePayments } from './late-upgrade';
 import { toStoredPaymentFact } from './payment-facts';
 import type { PaymentRecord } from './payment-records';
@@ -317,6 +318,34 @@ describe('free trials: the subscription starts with a 0 checkout/invoice', () =>
       ['stripe:in_1', 'subscription_initial', 'high', 'session'],
       ['stripe:in_2', 'subscription_renewal', 'high', 'subscription'],
     ]);
+  });
+
+  it('a 0 renewal invoice (paid from credit) is not a trial start: the stated renewals keep their kind', () => {
+    const creditRenewal = payment({ evt: 'evt_inc', eventType: 'invoice.paid', at: at(7 * DAY_S), amount: 0, kind: 'subscription_renewal', refs: { invoice: 'in_c', subscription: 'sub_t', customer: 'cus_t' } });
+    const edge = createReferenceEdge(WEBSITE);
+    edge.ingestPayments([creditRenewal, cycle(1, 14), cycle(2, 44)], NOW);
+    expect(stateOf(edge, 'stripe:in_1')).toMatchObject({ kind: 'subscription_renewal', attribution: { matchedBy: 'none' } });
+    expect(stateOf(edge, 'stripe:in_2')).toMatchObject({ kind: 'subscription_renewal', attribution: { matchedBy: 'none' } });
+  });
+
+  const subscriptionRecords = () => {
+    const edge = createReferenceEdge(WEBSITE);
+    edge.ingestTracker([trialSession], at(0));
+    edge.ingestPayments([trialCheckout, trialInvoice, cycle(1, 14), cycle(2, 44)], at(44 * DAY_S + 10));
+    return (key: string) => edge.records().find((r) => r.paymentKey === key)!;
+  };
+
+  it('the first payment stays in the late-upgrade index until its horizon even when its attribution is settled', () => {
+    const initial = subscriptionRecords()('stripe:in_1');
+    expect(initial.state.attribution).toMatchObject({ confidence: 'high', sessionId: 's_1' });
+    expect(initial.upgrade?.keys).toContain('s:s_1');
+  });
+
+  it('a renewal that stops inheriting is attributed on its own signals, not on the attribution it inherited', () => {
+    const renewal = subscriptionRecords()('stripe:in_2');
+    expect(renewal.inheritsFrom).toBe('stripe:in_1');
+    const view = createSessionView(WEBSITE, [trialSession]);
+    expect(ownAttribution(renewal, renewal.attributionBasis!, view, DEFAULT_ATTRIBUTION_SETTINGS)).toMatchObject({ confidence: 'none', matchedBy: 'none' });
   });
 
   it('without a known trial start, stated renewals keep their kind and their own attribution (e.g. subscriptions older than the integration)', () => {
