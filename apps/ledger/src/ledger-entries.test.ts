@@ -243,6 +243,7 @@ describe('sourceNameOf', () => {
   it('prefers utm.source, then the referrer host, then direct', () => {
     expect(sourceNameOf(highSession.source)).toBe('google');
     expect(sourceNameOf(mediumVisitor.source)).toBe('news.ycombinator.com');
+    expect(sourceNameOf({ ...mediumVisitor.source!, referrer: 'https://www.Example.org/post' })).toBe('example.org');
     expect(sourceNameOf({ referrer: null, channel: 'direct', utm: null, landingPage: null, country: null, device: null })).toBe('direct');
     expect(sourceNameOf(null)).toBe('unattributed');
   });

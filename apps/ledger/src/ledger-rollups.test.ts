@@ -110,6 +110,15 @@ describe('dayContribution', () => {
     expect(rollupContribution(p, { ...day29, livemode: false }, undefined)).toMatchObject({ cells: [], payments: {} });
   });
 
+  it('sums refunds as a positive refundedMinor that lowers net, under the attribution they moved to', () => {
+    const c = rollupContribution(p, { ...day29, period: '2026-12-01' }, undefined)!;
+    expect(c.payments).toEqual({});
+    expect(c.cells.map((x) => [x.confidence, x.grossMinor, x.refundedMinor, x.netMinor])).toEqual([
+      ['none', 0, 0, 0],
+      ['high', 0, 1000, -1000],
+    ]);
+  });
+
   it('adds only the steps above the marker, and nothing at or beyond the last revision', () => {
     const c = rollupContribution(p, day29, 1)!;
     expect(c.payments).toEqual({});
@@ -132,6 +141,17 @@ describe('dayContribution', () => {
     // The month holds the payment before and after: no change there.
     expect(rollupContribution(q, { ...day29, period: '2026-11' }, undefined)!.payments).toEqual({ eur: -1 });
     expect(rollupContribution(q, { ...day29, period: '2026-11' }, 4)!.payments).toEqual({ eur: -1 });
+  });
+});
+
+describe('sameFigures', () => {
+  const cell = { currency: 'eur', confidence: 'high' as const, channel: 'paid_search', sourceName: 'google', grossMinor: 4900, refundedMinor: 0, netMinor: 4900 };
+
+  it('compares cells as sets and ignores cells and counts that are zero', () => {
+    const zero = { ...cell, confidence: 'none' as const, channel: 'unattributed', sourceName: 'unattributed', grossMinor: 0, netMinor: 0 };
+    expect(sameFigures({ cells: [cell, zero], payments: { eur: 1, usd: 0 } }, { cells: [cell], payments: { eur: 1 } })).toBe(true);
+    expect(sameFigures({ cells: [zero, cell], payments: { eur: 1 } }, { cells: [cell], payments: { eur: 1 } })).toBe(true);
+    expect(sameFigures({ cells: [cell], payments: { eur: 1 } }, { cells: [{ ...cell, refundedMinor: 100, netMinor: 4800 }], payments: { eur: 1 } })).toBe(false);
   });
 });
 
