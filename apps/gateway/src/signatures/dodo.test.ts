@@ -102,6 +102,13 @@ describe('verifyDodoSignature', () => {
     expect(verify(request.headers, request.rawBody, [])).toMatchObject({ ok: false, code: 'invalid_signature' });
   });
 
+  it('never verifies with a secret whose key is empty (a signature keyed with no bytes would otherwise pass)', () => {
+    for (const empty of ['whsec_', '', ' ']) {
+      const headers = { ...request.headers, 'webhook-signature': dodoSignature('msg_2k7YwPp3', NOW_S, request.rawBody, empty) };
+      expect(verify(headers, request.rawBody, [empty])).toMatchObject({ ok: false, code: 'invalid_signature' });
+    }
+  });
+
   it('reports a verified body that is not JSON as invalid_payload', () => {
     const rawBody = Buffer.from('<xml/>');
     const headers = { ...request.headers, 'webhook-signature': dodoSignature('msg_2k7YwPp3', NOW_S, rawBody, secret) };

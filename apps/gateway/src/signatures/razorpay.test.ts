@@ -63,6 +63,13 @@ describe('verifyRazorpaySignature', () => {
     expect(verify(request.headers, request.rawBody, [])).toMatchObject({ ok: false, code: 'invalid_signature' });
   });
 
+  it('never verifies with a blank configured secret (a signature keyed with "" would otherwise pass)', () => {
+    for (const blank of ['', '   ']) {
+      const headers = { ...request.headers, 'x-razorpay-signature': hmacHex(request.rawBody, blank) };
+      expect(verify(headers, request.rawBody, [blank])).toMatchObject({ ok: false, code: 'invalid_signature' });
+    }
+  });
+
   it('reports a verified body that is not a Razorpay event as invalid_payload', () => {
     for (const raw of ['not json', '{"entity":"event"}', '[1,2]']) {
       const rawBody = Buffer.from(raw);

@@ -110,6 +110,12 @@ describe('verifyStripeSignature', () => {
     expect(verify(sign(payload, secret), payload, ['  '])).toMatchObject({ ok: false, code: 'invalid_signature' });
   });
 
+  it('never verifies with a blank configured secret, even a header signed with that blank secret', () => {
+    for (const blank of ['', '  ']) {
+      expect(verify(sign(payload, blank), payload, [blank])).toMatchObject({ ok: false, code: 'invalid_signature' });
+    }
+  });
+
   it('reports a thin event (v2.core.event) that verifies as invalid_payload', () => {
     const thin = JSON.stringify({ id: 'evt_test_65R', object: 'v2.core.event', type: 'v1.billing.meter.error_report_triggered', created: '2026-11-29T10:00:00.000Z' });
     expect(verify(sign(thin, secret), thin)).toMatchObject({ ok: false, code: 'invalid_payload', message: expect.stringContaining('thin') });
