@@ -119,6 +119,13 @@ describe('normalizeDodoEvent', () => {
     });
   });
 
+  it('refund.succeeded without a status field is a succeeded refund (counted), not a pending one', () => {
+    const body = dodoRefundSucceeded({ paymentId: 'pay_Dodo1', refundId: 'ref_Dodo2', amount: 1000, isPartial: true, createdAt: AT });
+    delete (body.data as Record<string, unknown>).status;
+    const r = normalizeDodoEvent(body, ctx).events[0] as RefundReport;
+    expect(r).toMatchObject({ type: 'refund', refundId: 'ref_Dodo2', amountMinor: 1000, status: 'succeeded' });
+  });
+
   it('refund.succeeded without amount cannot be counted: PayloadError naming data.amount', () => {
     const body = dodoRefundSucceeded({ paymentId: 'pay_Dodo1', amount: null, isPartial: false });
     expect(payloadErrorOf(() => normalizeDodoEvent(body, ctx)).field).toBe('data.amount');

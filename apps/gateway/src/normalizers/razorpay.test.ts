@@ -84,6 +84,12 @@ describe('normalizeRazorpayEvent', () => {
     expect(r.signals).toMatchObject({ emailHash: null, emailMasked: null });
   });
 
+  it('the placeholder is recognised whatever its case and surrounding spaces', () => {
+    const entity = { ...razorpayPaymentEntity({}), email: ' Void@Razorpay.COM ' };
+    const r = normalizeRazorpayEvent(razorpayPaymentCaptured(entity), ctx).events[0]!;
+    expect(r.signals).toMatchObject({ emailHash: null, emailMasked: null });
+  });
+
   it('livemode comes from the integration (ctx), default true', () => {
     const body = razorpayPaymentCaptured(payment);
     expect(normalizeRazorpayEvent(body, { ...ctx, livemode: false }).events[0]!.livemode).toBe(false);

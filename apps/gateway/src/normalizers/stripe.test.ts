@@ -339,6 +339,17 @@ describe('normalizeStripeEvent: charges and refunds', () => {
     expect(r).toMatchObject({ paid: true, amountMinor: 2000 });
   });
 
+  it('a pre-2022-11-15 PaymentIntent names its succeeded charge, not a failed earlier attempt listed after it', () => {
+    const legacy = '2020-08-27';
+    const event = paymentIntentSucceeded({ apiVersion: legacy, id: 'pi_L', latestCharge: 'ch_ok' });
+    const failed = chargeObject({ apiVersion: legacy, id: 'ch_failed', paymentIntent: 'pi_L' });
+    failed.status = 'failed';
+    failed.paid = false;
+    const charges = (event.data as StripeJson).object.charges as StripeJson;
+    charges.data = [...(charges.data as StripeJson[]), failed];
+    expect(onlyPayment(event).refs).toMatchObject({ paymentIntent: 'pi_L', charge: 'ch_ok' });
+  });
+
   it.each([
     ['succeeded', 'succeeded'],
     ['pending', 'pending'],
