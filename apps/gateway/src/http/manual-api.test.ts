@@ -1,5 +1,5 @@
 import type { ApiKeyDoc } from '@metrivo/integration-store';
-import { keyIssues, manualIds, manualPaymentEvent, manualRefundEvent, maxCallerIdLengths, requestMode } from './manual-api';
+import { keyIssues, manualIds, manualPaymentEvent, manualPaymentSchema, manualRefundEvent, maxCallerIdLengths, requestMode } from './manual-api';
 
 const key = (over: Partial<ApiKeyDoc> = {}): ApiKeyDoc => ({
   _id: 'key_1', websiteId: 'w_1', hash: 'h', prefix: 'mtv_live_abc', livemode: true, createdAt: new Date(), revokedAt: null, ...over,
@@ -62,5 +62,20 @@ describe('manualPaymentEvent / manualRefundEvent', () => {
   it('the event carries the mode it is given', () => {
     const r = manualRefundEvent({ id: 'r_1', paymentId: 'o_1', amount: 100, currency: 'eur' }, key(), false, AT);
     expect(r.ok && r.value).toMatchObject({ livemode: false, refs: { payment: 'test:o_1' }, eventId: 'manual:w_1:refund:test:r_1' });
+  });
+});
+
+describe('manualPaymentSchema occurredAt', () => {
+  const body = (occurredAt: string) => ({ id: 'order_1', amount: 4900, currency: 'eur', occurredAt });
+  const hoursFromNow = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
+
+  it('accepts a money time up to a day ahead (clock skew) and refuses one further in the future or over 5 years back', () => {
+    expect(manualPaymentSchema.safeParse(body(hoursFromNow(-1))).success).toBe(true);
+    expect(manualPaymentSchema.safeParse(body(hoursFromNow(12))).success).toBe(true);
+    for (const refused of [hoursFromNow(48), hoursFromNow(-6 * 365 * 24)]) {
+      const r = manualPaymentSchema.safeParse(body(refused));
+      expect(r.success).toBe(false);
+      expect(r.error?.issues.map((i) => i.path.join('.'))).toEqual(['occurredAt']);
+    }
   });
 });
