@@ -162,6 +162,7 @@ describe('money display', () => {
     expect(formatMinor(4900, 'eur')).toBe('49.00 EUR');
     expect(formatMinor(5, 'eur')).toBe('0.05 EUR');
     expect(formatMinor(-1050, 'kwd')).toBe('-1.050 KWD');
+    expect(formatMinor(1234, 'tnd')).toBe('1.234 TND');
     expect(formatMinor(500, 'jpy')).toBe('500 JPY');
   });
 });
