@@ -3,10 +3,11 @@
 // delivery-log record; every acceptance must publish exactly what the normalizer produced.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import type { NormalizedPaymentEvent } from '@metrivo/contracts';
+import { normalizedPaymentEventSchema, type NormalizedPaymentEvent } from '@metrivo/contracts';
 import { hashApiKey } from '@metrivo/crypto';
 import type { ApiKeyDoc, IntegrationDoc } from '@metrivo/integration-store';
 import { KafkaUnavailableError } from '@metrivo/kafka';
+import fc from 'fast-check';
 import type { Collection } from 'mongodb';
 import { createGatewayApp } from './app';
 import type { DeliveryInput } from './delivery-recorder';
@@ -942,6 +943,50 @@ describe('Manual Payment API', () => {
     expect(refused.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
     expect(retried.status).toBe(202);
     expect(publisher.published).toHaveLength(1);
+  });
+
+  // Whatever a caller's code sends — right fields with wrong values, wrong types, unknown fields, not an object at
+  // all — the answer is 2xx or a 4xx with a code (422 listing fields), never a 500, and what is accepted is published
+  // within the contract.
+  it('random bodies: 202/200/409, 422 with the failing fields, or 400 — never a 500; accepted ones fit the contract', async () => {
+    const { key, doc } = addApiKey(prefixedId('w', 10));
+    const odd = fc.oneof(
+      fc.constantFrom<unknown>(null, true, 0, -1, 1.5, 2 ** 53, 1e21, '', ' ', 'eur', 'EUR', 'xxx', 'x'.repeat(400), '2026-11-29T10:00:00Z', 'test:x', [], {}, ['a']),
+      fc.jsonValue({ maxDepth: 2 }),
+    );
+    const field = fc.constantFrom('id', 'paymentId', 'amount', 'currency', 'occurredAt', 'email', 'visitorId', 'sessionId', 'subscriptionId', 'livemode', 'extra');
+    const base = (kind: 'payments' | 'refunds') =>
+      kind === 'payments'
+        ? { id: prefixedId('order', 8), amount: 4900, currency: 'eur', email: 'buyer@example.com', visitorId: 'v_1' }
+        : { id: prefixedId('refund', 8), paymentId: prefixedId('order', 8), amount: 100, currency: 'eur' };
+    const body = fc.oneof(
+      fc.tuple(fc.constantFrom<'payments' | 'refunds'>('payments', 'refunds'), fc.array(fc.tuple(field, odd), { minLength: 1, maxLength: 3 }))
+        .map(([kind, changes]) => ({ kind, text: JSON.stringify(Object.assign(base(kind), Object.fromEntries(changes))) })),
+      fc.tuple(fc.constantFrom<'payments' | 'refunds'>('payments', 'refunds'), fc.jsonValue({ maxDepth: 3 })).map(([kind, v]) => ({ kind, text: JSON.stringify(v) })),
+      fc.tuple(fc.constantFrom<'payments' | 'refunds'>('payments', 'refunds'), fc.string()).map(([kind, text]) => ({ kind, text })),
+    );
+    const statuses = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(body, async ({ kind, text }) => {
+        const before = publisher.published.length;
+        const answer = await post(`/v1/${kind}`, text, { 'content-type': 'application/json', authorization: `Bearer ${key}` });
+        statuses.add(answer.status);
+        expect([200, 202, 400, 409, 422]).toContain(answer.status);
+        if (answer.status >= 400) {
+          expect(typeof answer.body.error.code).toBe('string');
+          expect(publisher.published.length).toBe(before);
+        }
+        if (answer.status === 422) expect(answer.body.error.fields.length).toBeGreaterThan(0);
+        for (const event of publisher.published.slice(before)) {
+          expect(normalizedPaymentEventSchema.safeParse(event).success).toBe(true);
+          expect(event.websiteId).toBe(doc.websiteId);
+        }
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+    );
+    // Both sides of the validation were exercised.
+    expect(statuses.has(202)).toBe(true);
+    expect(statuses.has(422)).toBe(true);
   });
 });
 
