@@ -66,6 +66,11 @@ describe('assignRecordMetadata', () => {
     expect(both[1]!.offset).toBe('9007199254740994');
   });
 
+  it('counts from the base offset of the append, not the legacy offset field, when the broker sends both', () => {
+    const both: RecordMetadata = { topicName: 't', partition: 0, errorCode: 0, baseOffset: '40', offset: '3' };
+    expect(assignRecordMetadata([{ topic: 't', partition: 0 }, { topic: 't', partition: 0 }], [both]).map((r) => r.offset)).toEqual(['40', '41']);
+  });
+
   it('still answers (without an offset) when the partition is unknown', () => {
     const [r] = assignRecordMetadata([{ topic: 't', partition: undefined }], [meta('t', 2, '5')]);
     expect(r).toEqual({ topicName: 't', partition: 2, errorCode: 0 });

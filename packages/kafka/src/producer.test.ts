@@ -141,6 +141,15 @@ describe('BatchingProducer', () => {
       expect(headerValue(headers, 'traceparent')).toBe('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
       expect(headerValue(headers, 'x-source')).toBe('test');
     });
+
+    it('does not write the traceparent into the caller\'s own headers object', async () => {
+      const { producer, fake } = setup();
+      const spanContext = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED };
+      const headers = { 'x-source': 'test' };
+      await context.with(trace.setSpanContext(ROOT_CONTEXT, spanContext), () => producer.publish(topic, { key: 'k', value: session(1), headers }));
+      expect(headers).toEqual({ 'x-source': 'test' });
+      expect(headerValue(fake.sent()[0]!.message.headers, 'traceparent')).toBeDefined();
+    });
   });
 
   it('flushes on disconnect and refuses publishes afterwards', async () => {
@@ -151,6 +160,115 @@ describe('BatchingProducer', () => {
     expect(fake.connected).toBe(false);
     expect(producer.isHealthy()).toBe(false);
     await expect(producer.publish(topic, { key: 'k', value: session(2) })).rejects.toBeInstanceOf(ProducerClosedError);
+  });
+
+  it('asks the broker for acks=all on every batch', async () => {
+    const { producer, fake } = setup();
+    const sendBatch = jest.spyOn(fake, 'sendBatch');
+    await producer.publish(topic, { key: 'k', value: session(1) });
+    expect(sendBatch).toHaveBeenCalledWith(expect.objectContaining({ acks: -1 }));
+  });
+
+  it('refuses maxBatchRecords below 1 (no batch could ever leave)', () => {
+    expect(() => setup({ maxBatchRecords: 0 })).toThrow(RangeError);
+  });
+
+  it('sends a full batch at once, without waiting for the linger time', async () => {
+    const { producer, fake } = setup({ lingerMs: 60_000, maxBatchRecords: 3 });
+    const acks = Promise.all([1, 2, 3].map((i) => producer.publish(topic, { key: 'k', value: session(i) })));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fake.batches.map((b) => b[0]!.messages.length)).toEqual([3]);
+    await acks;
+  });
+
+  it('is not healthy before it ever connected', () => {
+    const { producer } = setup();
+    expect(producer.isHealthy()).toBe(false);
+  });
+
+  it('flush waits for the batch already in flight, not only for queued records', async () => {
+    const { producer, fake } = setup();
+    fake.sendDelayMs = 50;
+    let acknowledged = false;
+    const pending = producer.publish(topic, { key: 'k', value: session(1) }).then(() => (acknowledged = true));
+    await new Promise((r) => setTimeout(r, 15)); // the batch is at the broker now
+    expect(producer.stats().inFlight).toBe(1);
+    await producer.flush();
+    expect(acknowledged).toBe(true);
+    await pending;
+  });
+
+  it('refuses publishes from the moment disconnect is called, while it still flushes', async () => {
+    const { producer } = setup({ lingerMs: 10_000 });
+    const queued = producer.publish(topic, { key: 'k', value: session(1) });
+    const closing = producer.disconnect();
+    await expect(producer.publish(topic, { key: 'k', value: session(2) })).rejects.toBeInstanceOf(ProducerClosedError);
+    await closing;
+    await expect(queued).resolves.toMatchObject({ topicName: topic });
+  });
+
+  it('waits for a connect still in flight before disconnecting (no socket opened after the disconnect)', async () => {
+    const { producer, fake } = setup();
+    const realConnect = fake.connect.bind(fake);
+    jest.spyOn(fake, 'connect').mockImplementation(() => new Promise((r) => setTimeout(() => r(realConnect()), 30)));
+    const connecting = producer.connect();
+    await producer.disconnect();
+    await connecting;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(fake.connected).toBe(false);
+  });
+
+  it('connects once for concurrent connect calls', async () => {
+    const { producer, fake } = setup();
+    const realConnect = fake.connect.bind(fake);
+    const connect = jest.spyOn(fake, 'connect').mockImplementation(() => new Promise((r) => setTimeout(() => r(realConnect()), 10)));
+    await Promise.all([producer.connect(), producer.connect(), producer.connect()]);
+    expect(connect).toHaveBeenCalledTimes(1);
+  });
+
+  it('connects the replacement kafkajs producer after a failed batch (sending on an unconnected one would fail)', async () => {
+    const { producer, fake, kafka } = setup();
+    await producer.connect();
+    fake.failures.push(new Error('broker down'));
+    await expect(producer.publish(topic, { key: 'k', value: session(1) })).rejects.toBeInstanceOf(KafkaUnavailableError);
+    await new Promise((r) => setImmediate(r));
+    expect(kafka.producers[1]!.connected).toBe(true);
+    expect(producer.isConnected()).toBe(true);
+  });
+
+  it('opens no new kafkajs producer when a batch fails during disconnect', async () => {
+    const { producer, fake, kafka } = setup({ lingerMs: 10_000 });
+    fake.failures.push(new Error('broker down'));
+    const pending = producer.publish(topic, { key: 'k', value: session(1) });
+    await producer.disconnect();
+    await expect(pending).rejects.toBeInstanceOf(KafkaUnavailableError);
+    expect(kafka.producers).toHaveLength(1);
+  });
+
+  it('counts a record whose caller timed out neither as acknowledged nor as failed when its batch answers later', async () => {
+    const { producer, fake } = setup({ sendTimeoutMs: 30 });
+    fake.sendDelayMs = 80;
+    const untilAnswered = async (n: number) => {
+      while (fake.answered < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    await expect(producer.publish(topic, { key: 'k', value: session(1) })).rejects.toBeInstanceOf(KafkaUnavailableError);
+    await untilAnswered(1); // the broker took it after all
+    fake.failures.push(new Error('broker down'));
+    await expect(producer.publish(topic, { key: 'k', value: session(2) })).rejects.toBeInstanceOf(KafkaUnavailableError);
+    await untilAnswered(2); // and refused this one, after its caller had been told
+    expect(producer.stats()).toMatchObject({ recordsTimedOut: 2, recordsAcknowledged: 0, recordsFailed: 0 });
+  });
+
+  it('stops the deadline timer of an acknowledged record (it is not counted as timed out later)', async () => {
+    const { producer } = setup({ sendTimeoutMs: 30 });
+    await producer.publish(topic, { key: 'k', value: session(1) });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(producer.stats()).toMatchObject({ recordsAcknowledged: 1, recordsTimedOut: 0 });
+  });
+
+  it('bounds kafkajs retries by the send deadline', () => {
+    const { fake } = setup({ sendTimeoutMs: 2000 });
+    expect(fake.config.retry).toMatchObject({ retries: 5, maxRetryTime: 500 });
   });
 
   it('sends bytes unchanged to topics without a schema', async () => {
