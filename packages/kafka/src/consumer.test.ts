@@ -3,7 +3,8 @@ import { createCapturingLogger } from '@metrivo/observability';
 import { PoisonRecordError, RetryLaterError } from './errors';
 import { headerValue } from './headers';
 import { decodeMessage, isTransientError, runConsumer, type RecordBatch, type RunConsumerOptions } from './consumer';
-import { batchPayload, FakeKafka, kafkaMessage } from './test-support/fake-kafka';
+import type { BatchingProducer } from './producer';
+import { batchPayload, FakeConsumer, FakeKafka, kafkaMessage } from './test-support/fake-kafka';
 import { injectTraceparent } from './trace';
 
 const topic = TOPICS.visitorSessions.name;
@@ -207,6 +208,17 @@ describe('runConsumer', () => {
     expect(dlq.sent()).toHaveLength(0);
   });
 
+  it('recognises a PoisonRecordError from another copy of the package by its name and offset', async () => {
+    const seen: string[][] = [];
+    const { eachBatch, dlq } = await start(async (batch) => {
+      seen.push(batch.records.map((r) => r.offset));
+      if (batch.records.some((r) => r.offset === '1')) throw Object.assign(new Error('foreign poison'), { name: 'PoisonRecordError', offset: '1' });
+    });
+    await eachBatch(batchPayload(topic, 0, validMessages(0, 3)));
+    expect(seen).toEqual([['0', '1', '2'], ['0', '2']]);
+    expect(dlq.sent()).toHaveLength(1);
+  });
+
   it('treats a PoisonRecordError naming an offset outside the batch as transient', async () => {
     let calls = 0;
     const { eachBatch, dlq } = await start(async () => {
@@ -302,6 +314,128 @@ describe('runConsumer', () => {
   });
 });
 
+describe('runConsumer: records are never lost or duplicated', () => {
+  /** A DLQ producer whose publishes fail as `fail` decides (by source offset), recording what it accepted. */
+  function stubDlq(fail: (offset: string, attempt: number) => boolean) {
+    const accepted: string[] = [];
+    const attempts = new Map<string, number>();
+    const producer = {
+      publish: async (_topic: string, record: { headers: Record<string, unknown> }) => {
+        const offset = headerValue(record.headers as never, DLQ_HEADERS.sourceOffset)!;
+        const attempt = (attempts.get(offset) ?? 0) + 1;
+        attempts.set(offset, attempt);
+        if (fail(offset, attempt)) throw new Error('not enough replicas');
+        accepted.push(offset);
+        return { topicName: 'x', partition: 0, errorCode: 0 };
+      },
+      disconnect: jest.fn(async () => undefined),
+    };
+    return { accepted, producer, asProducer: producer as unknown as BatchingProducer };
+  }
+
+  it('retries only the DLQ sends that failed, and commits only once every one landed', async () => {
+    const dlq = stubDlq((offset, attempt) => offset === '1' && attempt === 1);
+    const { eachBatch } = await start(async () => undefined, { deadLetterProducer: dlq.asProducer });
+    const payload = batchPayload(topic, 0, [kafkaMessage(0, 'bad-0'), kafkaMessage(1, 'bad-1')]);
+    await eachBatch(payload);
+    expect(dlq.accepted).toEqual(['0', '1']);
+    expect(payload.commits).toEqual([{ topic, partition: 0, offset: '2' }]);
+  });
+
+  it('on stop while a DLQ send keeps failing, commits nothing (the invalid record is redelivered, not lost)', async () => {
+    const dlq = stubDlq(() => true);
+    const { eachBatch, handle } = await start(async () => undefined, { deadLetterProducer: dlq.asProducer, retryBackoff: { initialMs: 60_000, maxMs: 60_000 } });
+    const payload = batchPayload(topic, 0, [kafkaMessage(0, 'bad')]);
+    const processing = eachBatch(payload);
+    await new Promise((r) => setTimeout(r, 5));
+    await handle.stop();
+    await processing;
+    expect(dlq.accepted).toEqual([]);
+    expect(payload.resolved).toEqual([]);
+    expect(payload.commits).toEqual([]);
+  });
+
+  it('does not close a DLQ producer it was given (the app shares it), but closes its own', async () => {
+    const dlq = stubDlq(() => false);
+    const shared = await start(async () => undefined, { deadLetterProducer: dlq.asProducer });
+    await shared.handle.stop();
+    expect(dlq.producer.disconnect).not.toHaveBeenCalled();
+
+    const own = await start(async () => undefined);
+    await own.dlq.connect();
+    await own.handle.stop();
+    expect(own.dlq.connected).toBe(false);
+  });
+
+  it('closes its own DLQ producer when the start fails', async () => {
+    const subscribe = jest.spyOn(FakeConsumer.prototype, 'subscribe').mockRejectedValueOnce(new Error('topic does not exist'));
+    const kafka = new FakeKafka();
+    try {
+      await expect(runConsumer({ kafka: kafka.asKafka(), groupId: 'g', topics: [topic], handler: async () => undefined })).rejects.toThrow('topic does not exist');
+      expect(kafka.producers[0]!.connected).toBe(false);
+    } finally {
+      subscribe.mockRestore();
+    }
+  });
+
+  it('dead-letters a poison record once, even when the handler names it again after it left the batch', async () => {
+    let calls = 0;
+    const { eachBatch, dlq, handle } = await start(async () => {
+      calls += 1;
+      if (calls <= 2) throw new PoisonRecordError('1', 'bad record');
+    });
+    const payload = batchPayload(topic, 0, validMessages(0, 3));
+    await eachBatch(payload);
+    expect(dlq.sent().map((d) => headerValue(d.message.headers, DLQ_HEADERS.sourceOffset))).toEqual(['1']);
+    expect(calls).toBe(3);
+    expect(handle.stats()).toMatchObject({ recordsProcessed: 2, recordsDeadLettered: 1 });
+  });
+
+  it('abandons a batch kafkajs marked stale (the partition was reassigned)', async () => {
+    const handler = jest.fn(async () => undefined);
+    const { eachBatch } = await start(handler);
+    const payload = batchPayload(topic, 0, validMessages(0, 2));
+    payload.isStale = () => true;
+    await eachBatch(payload);
+    expect(handler).not.toHaveBeenCalled();
+    expect(payload.commits).toEqual([]);
+  });
+
+  it('isolates after 5 non-transient failures by default', async () => {
+    let calls = 0;
+    const { eachBatch, dlq } = await start(async () => {
+      calls += 1;
+      throw new TypeError('a bug');
+    });
+    await eachBatch(batchPayload(topic, 0, validMessages(0, 1)));
+    expect(calls).toBe(5);
+    expect(dlq.sent()).toHaveLength(1);
+  });
+
+  it('a batch of one record that keeps failing goes to the DLQ after isolateAfterFailures calls, not twice as many', async () => {
+    let calls = 0;
+    const { eachBatch, dlq } = await start(async () => {
+      calls += 1;
+      throw new TypeError('a bug');
+    }, { isolateAfterFailures: 3 });
+    await eachBatch(batchPayload(topic, 0, validMessages(7, 1)));
+    expect(calls).toBe(3);
+    expect(headerValue(dlq.sent()[0]!.message.headers, DLQ_HEADERS.sourceOffset)).toBe('7');
+  });
+
+  it('stays running (for readiness) while kafkajs restarts after a crash; stops and reports when it will not', async () => {
+    const fatal = jest.fn();
+    const { consumer, handle } = await start(async () => undefined, { onFatalError: fatal });
+    consumer.emit(consumer.events.CRASH, { error: new Error('rebalance failed'), restart: true });
+    expect(handle.isRunning()).toBe(true);
+    expect(fatal).not.toHaveBeenCalled();
+    consumer.emit(consumer.events.CRASH, { error: new Error('gave up'), restart: false });
+    expect(handle.isRunning()).toBe(false);
+    expect(fatal).toHaveBeenCalledWith(expect.objectContaining({ message: 'gave up' }));
+    expect(handle.stats().lastError).toBe('gave up');
+  });
+});
+
 describe('decodeMessage', () => {
   it('reads a record whose headers carry no value (null) normally', () => {
     const message = kafkaMessage(0, session(0), 'w_1', { 'x-no-value': null as unknown as string, traceparent });
@@ -342,6 +476,13 @@ describe('isTransientError', () => {
     expect(isTransientError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
     expect(isTransientError(new Error('invariant: refunded exceeds gross'))).toBe(false);
     expect(isTransientError('a string')).toBe(false);
+  });
+
+  it('reads the RetryableWriteError label on any error (Set or array), and every record-specific MongoDB code', () => {
+    expect(isTransientError(Object.assign(new Error('write failed'), { errorLabels: new Set(['RetryableWriteError']) }))).toBe(true);
+    expect(isTransientError(Object.assign(new Error('write failed'), { errorLabels: ['RetryableWriteError'] }))).toBe(true);
+    expect(isTransientError(Object.assign(new Error('write failed'), { errorLabels: ['TransientTransactionError'] }))).toBe(false);
+    for (const code of [2, 9, 14, 10334, 17280, 17419]) expect([code, isTransientError(named('MongoServerError', { code }))]).toEqual([code, false]);
   });
 });
 
