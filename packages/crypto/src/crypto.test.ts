@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { constantTimeEqual, decryptSecret, encryptSecret, generateApiKey, generateKeyringEntry, hashApiKey, hashEmail, keyringProblem, maskEmail, parseKeyring } from './index';
+import { constantTimeEqual, decryptSecret, encryptSecret, generateApiKey, generateKeyringEntry, hashApiKey, hashEmail, keyringProblem, lastFour, looksLikeEmail, maskEmail, parseKeyring } from './index';
 
 describe('hashEmail', () => {
   it('is the hex HMAC-SHA256 of the trimmed, lower-cased email', () => {
@@ -69,5 +69,43 @@ describe('api keys', () => {
     expect(constantTimeEqual('abc', 'abc')).toBe(true);
     expect(constantTimeEqual('abc', 'abd')).toBe(false);
     expect(constantTimeEqual('abc', 'ab')).toBe(false);
+  });
+});
+
+describe('lastFour', () => {
+  it('shows the last 4 characters only of secrets of 24 UTF-8 bytes or more', () => {
+    expect(lastFour('x'.repeat(20) + 'abcd')).toBe('abcd');
+    expect(lastFour('x'.repeat(19) + 'abcd')).toBeNull();
+    expect(lastFour('Ab3-Qx9Z')).toBeNull(); // a merchant-chosen 8-character Razorpay secret: nothing of it
+    expect(lastFour('é'.repeat(12))).toBe('éééé'); // bytes, like the ciphertext length shownLast4 reads
+  });
+});
+
+describe('maskEmail edge cases', () => {
+  it('masks up to the last @ and refuses an empty domain', () => {
+    expect(maskEmail('a@b@example.com')).toBe('a***@example.com');
+    expect(maskEmail('jane@')).toBeNull();
+  });
+  it('looksLikeEmail wants a dot in the domain and no spaces', () => {
+    expect(looksLikeEmail(' jane@example.com ')).toBe(true);
+    expect(looksLikeEmail('jane@localhost')).toBe(false);
+    expect(looksLikeEmail('ja ne@example.com')).toBe(false);
+  });
+});
+
+describe('sealing details', () => {
+  const ring = parseKeyring(generateKeyringEntry('k1'));
+  it('uses a fresh IV for every seal (AES-GCM must never reuse one under a key)', () => {
+    const a = encryptSecret('same', ring, 'int_1');
+    const b = encryptSecret('same', ring, 'int_1');
+    expect(a.iv).not.toBe(b.iv);
+    expect(a.ct).not.toBe(b.ct);
+    expect(Buffer.from(a.iv, 'base64')).toHaveLength(12);
+  });
+  it('refuses an entry with an empty key id and a key of other than 32 bytes', () => {
+    const key = generateKeyringEntry('k').slice(2);
+    expect(keyringProblem(`:${key}`)).toMatch(/^entry 1 of 1 must look like "keyId:base64Key"/);
+    expect(keyringProblem(`k1:${Buffer.alloc(16, 1).toString('base64')}`)).toMatch(/32 bytes of base64 \(got 16 bytes\)/);
+    expect(keyringProblem(`k1:${Buffer.alloc(33, 1).toString('base64')}`)).toMatch(/got 33 bytes/);
   });
 });
