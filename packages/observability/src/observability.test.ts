@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { z } from 'zod';
-import { commonEnvSchema, createLogger, EnvError, healthzHandler, loadEnv, readyzHandler, ShutdownManager } from './index';
+import { commonEnvSchema, createLogger, EnvError, healthzHandler, loadEnv, readiness, readyzHandler, ShutdownManager } from './index';
 
 function capture() {
   const lines: string[] = [];
@@ -25,6 +25,28 @@ describe('createLogger', () => {
     }
     const parsed = JSON.parse(lines[0]!);
     expect(parsed).toMatchObject({ service: 't', level: 'info', msg: 'hello', req: { headers: { host: 'x' } } });
+  });
+});
+
+describe('createLogger redaction paths', () => {
+  it('redacts every provider signature header, nested credentials and emails, and app-specific paths', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ service: 't', destination, redact: ['integration.webhookUrlToken'] });
+    const sig = { 'stripe-signature': 'SIG_STRIPE', 'x-razorpay-signature': 'SIG_RAZORPAY', 'webhook-signature': 'SIG_DODO', authorization: 'AUTH_H', cookie: 'COOKIE_H' };
+    log.info({
+      req: { headers: { ...sig } },
+      headers: { ...sig },
+      res: { headers: { 'set-cookie': 'SET_COOKIE' } },
+      body: { password: 'PASS_1', token: 'TOKEN_1', apiKey: 'APIKEY_1', key: 'KEY_1', authorization: 'AUTH_1', cookie: 'COOKIE_1',
+        customer_email: 'CE_1@example.com', receipt_email: 'RE_1@example.com', secrets: ['SECRETS_1'] },
+      a: { b: { secret: 'DEEP_SECRET', email: 'DEEP@example.com' } },
+      integration: { webhookUrlToken: 'APP_SPECIFIC' },
+    }, 'x');
+    const out = lines.join('');
+    for (const s of ['SIG_STRIPE', 'SIG_RAZORPAY', 'SIG_DODO', 'AUTH_H', 'COOKIE_H', 'SET_COOKIE', 'PASS_1', 'TOKEN_1', 'APIKEY_1', 'KEY_1', 'AUTH_1', 'COOKIE_1',
+      'CE_1@', 'RE_1@', 'SECRETS_1', 'DEEP_SECRET', 'DEEP@', 'APP_SPECIFIC']) {
+      expect([s, out.includes(s)]).toEqual([s, false]);
+    }
   });
 });
 
@@ -104,6 +126,30 @@ describe('ShutdownManager', () => {
     expect(left[0]).toBeGreaterThan(9_000);
     expect(left[0]! - left[1]!).toBeGreaterThanOrEqual(90);
   });
+  it('exits 1 when the steps ran past the deadline, 0 otherwise', async () => {
+    const late = new ShutdownManager(quiet, 30);
+    late.add('hang', () => new Promise(() => {}));
+    const lateExit = new Promise<number>((resolve) => late.shutdownAndExit('test', resolve));
+    expect(await lateExit).toBe(1);
+    const fine = new ShutdownManager(quiet, 1000);
+    fine.add('quick', () => undefined);
+    expect(await new Promise<number>((resolve) => fine.shutdownAndExit('test', resolve))).toBe(0);
+  });
+  it('skips the remaining steps when a step returned only after the deadline', async () => {
+    const t0 = Date.now();
+    // The first step returns at once by its timer, but the wall clock says 100 ms passed (a step that blocked the loop).
+    // Readings: the deadline, the first step's time left and start; every later one is past the deadline.
+    const now = jest.spyOn(Date, 'now').mockReturnValueOnce(t0).mockReturnValueOnce(t0).mockReturnValueOnce(t0).mockReturnValue(t0 + 100);
+    try {
+      const m = new ShutdownManager(quiet, 50);
+      const ran: string[] = [];
+      m.add('blocking', () => { ran.push('blocking'); }).add('after', () => { ran.push('after'); });
+      await m.shutdown('test');
+      expect(ran).toEqual(['blocking']);
+    } finally {
+      now.mockRestore();
+    }
+  });
   it('gives up on a hanging step at the deadline', async () => {
     const m = new ShutdownManager(quiet, 50);
     const ran: string[] = [];
@@ -124,6 +170,13 @@ describe('ShutdownManager', () => {
     } finally {
       now.mockRestore();
     }
+  });
+});
+
+describe('readiness', () => {
+  it('gives each check a deadline: a check that never answers fails instead of hanging readiness', async () => {
+    const result = await readiness({ checks: { mongo: () => new Promise(() => {}), kafka: () => {} }, isShuttingDown: () => false, timeoutMs: 20 });
+    expect(result).toEqual({ ready: false, checks: { mongo: 'failing: no answer within 20 ms', kafka: 'ok' } });
   });
 });
 

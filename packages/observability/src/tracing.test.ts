@@ -34,6 +34,12 @@ describe('withSpan without an OpenTelemetry SDK (METRIVO_OTEL_EXPORTER=none)', (
     expect(a).not.toBe(b);
   });
 
+  it('keeps an unsampled parent\'s flags (downstream samplers must agree)', async () => {
+    const unsampled = { ...PARENT, traceFlags: TraceFlags.NONE };
+    const inner = await withSpan('child', { parent: trace.setSpanContext(ROOT_CONTEXT, unsampled) }, async () => trace.getSpanContext(context.active()));
+    expect(inner?.traceFlags).toBe(TraceFlags.NONE);
+  });
+
   it('rethrows the work\'s error', async () => {
     await expect(withSpan('fails', {}, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
   });
@@ -122,6 +128,8 @@ describe('traceRequests without an active context (the gateway)', () => {
       expect(body.trace.spanId).not.toBe('00f067aa0ba902b7');
       expect(body.trace.traceparent).toBe(`00-${TRACE_ID}-${body.trace.spanId}-01`);
       expect(body.active).toBeNull();
+      const unsampled = await fetch(url, { method: 'POST', body: 'a', headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-00` } });
+      expect(((await unsampled.json()) as { trace: { traceparent: string } }).trace.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`));
 
       const fresh = await Promise.all([1, 2].map(async () => (await fetch(url, { method: 'POST', body: 'b', headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' } })).headers.get('metrivo-trace-id')));
       for (const id of fresh) expect(id).toMatch(/^[0-9a-f]{32}$/);
