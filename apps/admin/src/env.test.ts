@@ -57,5 +57,6 @@ describe('admin configuration', () => {
     expect(derived).toBe(csrfSecretFrom({ METRIVO_ADMIN_TOKEN: 'b'.repeat(24), ADMIN_CSRF_SECRET: undefined }));
     expect(derived).not.toBe(csrfSecretFrom({ METRIVO_ADMIN_TOKEN: 'c'.repeat(24), ADMIN_CSRF_SECRET: undefined }));
     expect(csrfSecretFrom({ METRIVO_ADMIN_TOKEN: 'b'.repeat(24), ADMIN_CSRF_SECRET: 'x'.repeat(32) })).toBe('x'.repeat(32));
+    expect(errorMessage(() => loadAdminConfig({ ...base, ADMIN_CSRF_SECRET: 'x'.repeat(31) }))).toMatch(/ADMIN_CSRF_SECRET: must be at least 32 characters/);
   });
 });

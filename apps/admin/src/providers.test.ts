@@ -23,4 +23,15 @@ describe('providers', () => {
     expect(secretFormatProblem('razorpay', ' abcdefghij')).toMatch(/spaces/);
     expect(secretFormatProblem('stripe', 'whsec_abcdefghijklmnop\n')).toMatch(/spaces/);
   });
+
+  it('recognises pasted API keys and too-short secrets per provider, and refuses any secret for manual', () => {
+    expect(secretFormatProblem('stripe', 'rk_live_abcdefghijklmnopqrst')).toMatch(/Stripe API key/);
+    expect(secretFormatProblem('stripe', 'whsec_abcdefghijklmno')).toMatch(/at least 16/); // 15 after the prefix
+    expect(secretFormatProblem('stripe', 'whsec_abcdefghijklmnop')).toBeNull();
+    expect(secretFormatProblem('razorpay', 'rzp_test_abcdefghijkl')).toMatch(/API key id/);
+    expect(secretFormatProblem('razorpay', 'rzp_live_abcdefghijkl')).toMatch(/API key id/);
+    expect(secretFormatProblem('dodo', `whsec_${Buffer.alloc(15, 7).toString('base64')}`)).toMatch(/at least 16 bytes/);
+    expect(secretFormatProblem('dodo', `whsec_${Buffer.alloc(16, 7).toString('base64')}`)).toBeNull();
+    expect(secretFormatProblem('manual', 'anything-at-all-1234567890')).toMatch(/no webhook secret/);
+  });
 });

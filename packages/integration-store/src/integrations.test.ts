@@ -13,6 +13,7 @@ describe('secret rolls', () => {
     const rolled = { ...first, secrets: rollSecrets(first, 'whsec_0123456789abcdef_new2', ring, hours(1), 24) };
     expect(openSecrets(rolled, ring, hours(2))).toEqual(['whsec_0123456789abcdef_new2', 'whsec_0123456789abcdef_old1']);
     expect(openSecrets(rolled, ring, hours(25.5))).toEqual(['whsec_0123456789abcdef_new2']);
+    expect(openSecrets(rolled, ring, hours(25))).toEqual(['whsec_0123456789abcdef_new2']); // not at the instant its window closes
     expect(rolled.secrets.map((s) => s.last4)).toEqual(['new2', 'old1']);
     expect(JSON.stringify(rolled)).not.toContain('whsec_');
   });

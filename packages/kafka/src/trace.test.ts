@@ -54,6 +54,7 @@ describe('extractTraceparent / contextFromHeaders', () => {
     expect(extractTraceparent({ traceparent: Buffer.from(header) })).toBe(header);
     expect(extractTraceparent({ traceparent: Buffer.from('nonsense') })).toBeUndefined();
     expect(extractTraceparent(undefined)).toBeUndefined();
+    expect(extractTraceparent({ traceparent: Buffer.from(` ${header}\n`) })).toBe(header); // surrounding whitespace is not part of it
   });
 
   it('builds a context whose parent is the remote span', () => {

@@ -22,6 +22,8 @@ describe('create integration input', () => {
     expect(validateWebsiteId('w\u0000').ok).toBe(false);
     for (const dots of ['.', '..', '...', ' .. ']) expect(validateWebsiteId(dots)).toEqual({ ok: false, issues: [{ path: '(body)', message: 'must not consist only of dots' }] });
     expect(validateWebsiteId('w.1').ok).toBe(true);
+    expect(validateWebsiteId('w\u007f1').ok).toBe(false); // DEL is a control character too
+    expect(validateWebsiteId('w\\1').ok).toBe(false); // a backslash is a slash to URL parsers
     expect(validateWebsiteId('.well').ok).toBe(true);
   });
 });
@@ -41,6 +43,11 @@ describe('set secret input', () => {
     expect(validateSetSecret('dodo', { secret: `whsec_${Buffer.alloc(24, 7).toString('base64')}` }).ok).toBe(true);
     expect(validateSetSecret('razorpay', { secret: 'short' }).ok).toBe(false);
     expect(validateSetSecret('razorpay', { secret: 'merchant-chosen-secret' }).ok).toBe(true);
+  });
+
+  it('caps the secret at 4096 characters', () => {
+    expect(validateSetSecret('razorpay', { secret: 'a'.repeat(4096) }).ok).toBe(true);
+    expect(validateSetSecret('razorpay', { secret: 'a'.repeat(4097) })).toEqual({ ok: false, issues: [{ path: 'secret', message: 'must be at most 4096 characters' }] });
   });
 
   it('bounds keepPreviousForHours to whole hours within a week', () => {
