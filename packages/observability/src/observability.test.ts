@@ -128,7 +128,11 @@ describe('ShutdownManager', () => {
   });
   it('exits 1 when the steps ran past the deadline, 0 otherwise', async () => {
     const late = new ShutdownManager(quiet, 30);
-    late.add('hang', () => new Promise(() => {}));
+    // A step that blocks the event loop past the deadline (a step cut by its timer can be measured at exactly 30 ms).
+    late.add('blocking', () => {
+      const until = Date.now() + 60;
+      while (Date.now() < until) { /* busy */ }
+    });
     const lateExit = new Promise<number>((resolve) => late.shutdownAndExit('test', resolve));
     expect(await lateExit).toBe(1);
     const fine = new ShutdownManager(quiet, 1000);
