@@ -139,6 +139,16 @@ describe('ShutdownManager', () => {
     fine.add('quick', () => undefined);
     expect(await new Promise<number>((resolve) => fine.shutdownAndExit('test', resolve))).toBe(0);
   });
+  it('exits 1 when a step was cut off at the deadline, even if the clock reads exactly the deadline', async () => {
+    const now = jest.spyOn(Date, 'now').mockReturnValue(1_000_000); // a timer firing early: no time seems to pass
+    try {
+      const m = new ShutdownManager(quiet, 30);
+      m.add('never finishes', () => new Promise<void>(() => undefined)).add('after', () => undefined);
+      expect(await new Promise<number>((resolve) => m.shutdownAndExit('test', resolve))).toBe(1);
+    } finally {
+      now.mockRestore();
+    }
+  });
   it('skips the remaining steps when a step returned only after the deadline', async () => {
     const t0 = Date.now();
     // The first step returns at once by its timer, but the wall clock says 100 ms passed (a step that blocked the loop).

@@ -32,6 +32,8 @@ export class ShutdownManager {
   private stopping: Promise<void> | null = null;
   private shuttingDown = false;
   private exitScheduled = false;
+  /** A step was cut off by the deadline or skipped because of it (the exit code must not rely on the wall clock). */
+  private deadlineMissed = false;
 
   constructor(
     private readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>,
@@ -62,6 +64,7 @@ export class ShutdownManager {
       for (const step of this.plan()) {
         const left = deadline - Date.now();
         if (left <= 0) {
+          this.deadlineMissed = true;
           this.logger.error({ step: step.name }, 'shutdown deadline passed; skipping remaining steps');
           break;
         }
@@ -87,6 +90,7 @@ export class ShutdownManager {
           clearTimeout(timer);
         }
         if (outOfTime) {
+          this.deadlineMissed = true;
           this.logger.error({ step: step.name }, 'shutdown deadline passed; skipping remaining steps');
           break;
         }
@@ -100,7 +104,9 @@ export class ShutdownManager {
     if (this.exitScheduled) return;
     this.exitScheduled = true;
     const started = Date.now();
-    void this.shutdown(reason).then(() => exit(Date.now() - started > this.deadlineMs ? 1 : 0));
+    // 1 when a step was cut off or skipped: its timer can fire a millisecond early, so the elapsed time alone may
+    // read exactly the deadline and pass for a clean stop.
+    void this.shutdown(reason).then(() => exit(this.deadlineMissed || Date.now() - started > this.deadlineMs ? 1 : 0));
   }
 
   /** SIGTERM and SIGINT run the steps, then exit (1 if the deadline passed). */
