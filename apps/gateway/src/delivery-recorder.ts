@@ -8,14 +8,16 @@ export type DeliveryInput = Omit<DeliveryDoc, '_id' | 'expireAt'>;
 /**
  * Records every webhook attempt for support without slowing the accept path: `record` only queues;
  * a timer writes queued records in one insertMany. When MongoDB is down the queue is kept (up to
- * `maxQueued`, oldest dropped first with a warning) and retried on the next tick: the delivery log
- * is a support aid, never a reason to refuse or delay a webhook.
+ * `maxQueued`, oldest dropped first with a warning) and retried on the next tick; a record MongoDB refuses on
+ * its own (not a duplicate) is dropped with an error instead, so it cannot hold up the ones behind it. The
+ * delivery log is a support aid, never a reason to refuse or delay a webhook.
  */
 export class DeliveryRecorder {
   private queue: DeliveryDoc[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private dropped = 0;
+  private refused = 0;
 
   constructor(
     private readonly log: Pick<DeliveryLog, 'insertMany'>,
@@ -49,6 +51,15 @@ export class DeliveryRecorder {
     this.queue = [];
     this.flushing = this.log
       .insertMany(batch)
+      .then(({ refused }) => {
+        // Refused one by one (not duplicates): they would fail again, so they are dropped, loudly, not retried.
+        if (refused.length === 0) return;
+        this.refused += refused.length;
+        this.logger.error(
+          { refused: refused.length, refusedTotal: this.refused, codes: [...new Set(refused.map((r) => r.code))], first: refused[0]!.message.slice(0, 300) },
+          'delivery log: MongoDB refused records; they are dropped',
+        );
+      })
       .catch((err: unknown) => {
         this.logger.error({ err, records: batch.length }, 'delivery log write failed; will retry');
         this.queue = [...batch, ...this.queue];

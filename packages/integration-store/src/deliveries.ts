@@ -17,13 +17,21 @@ export class DeliveryLog {
     await this.collection.createIndex({ websiteId: 1, provider: 1, receivedAt: -1 });
   }
 
-  /** Bulk insert; duplicate ids (a retried flush) are ignored. */
-  async insertMany(docs: DeliveryDoc[]): Promise<void> {
-    if (docs.length === 0) return;
+  /**
+   * Bulk insert, unordered. Duplicate ids (a retried flush) count as written. Documents the server refuses one by one
+   * (any other per-document write error) are answered in `refused`, not thrown: retrying them would fail the same way
+   * and hold up every record queued behind them. Throws when the call as a whole failed (network, write concern).
+   */
+  async insertMany(docs: DeliveryDoc[]): Promise<{ refused: RefusedDelivery[] }> {
+    if (docs.length === 0) return { refused: [] };
     try {
       await this.collection.insertMany(docs, { ordered: false });
+      return { refused: [] };
     } catch (err) {
-      if (!isOnlyDuplicateKeyErrors(err)) throw err;
+      const errors = perDocumentWriteErrors(err);
+      if (errors === null) throw err;
+      const refused = errors.filter((w) => w.code !== DUPLICATE_KEY);
+      return { refused: refused.map((w) => ({ doc: docs[w.index ?? -1] ?? null, code: w.code ?? null, message: w.errmsg ?? '' })) };
     }
   }
 
@@ -43,9 +51,31 @@ export class DeliveryLog {
   }
 }
 
-function isOnlyDuplicateKeyErrors(err: unknown): boolean {
-  const e = err as { code?: number; writeErrors?: Array<{ code?: number }> | { code?: number } };
-  if (e.code === 11000) return true;
-  const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
-  return list.length > 0 && list.every((w) => w.code === 11000);
+const DUPLICATE_KEY = 11000;
+
+/** A delivery record MongoDB refused (not a duplicate); `doc` is null if the error named no known position. */
+export interface RefusedDelivery {
+  doc: DeliveryDoc | null;
+  code: number | null;
+  message: string;
+}
+
+interface WriteErrorLike {
+  index?: number;
+  code?: number;
+  errmsg?: string;
+}
+
+/**
+ * The per-document errors of a failed unordered insert, or null when the call failed as a whole. Judged from
+ * `writeErrors`: the driver copies only the first write error's code onto the bulk error, so `code === 11000` alone
+ * would take a later error of another kind for a duplicate.
+ */
+function perDocumentWriteErrors(err: unknown): WriteErrorLike[] | null {
+  if (typeof err !== 'object' || err === null) return null;
+  const e = err as { code?: number; writeErrors?: WriteErrorLike[] | WriteErrorLike; writeConcernError?: unknown; errorResponse?: { writeConcernError?: unknown } };
+  if (e.writeConcernError || e.errorResponse?.writeConcernError) return null;
+  if (e.writeErrors === undefined) return e.code === DUPLICATE_KEY ? [] : null;
+  const list = Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
+  return list.length > 0 ? list : null;
 }
