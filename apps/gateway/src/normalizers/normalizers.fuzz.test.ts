@@ -144,7 +144,8 @@ const corpora: Array<[WebhookProvider, () => Json[], string]> = [
   ['razorpay', razorpayCorpus, 'rzp_fuzz_secret'],
   ['dodo', dodoCorpus, dodoFixtures.dodoWebhookSecret()],
 ];
-// FUZZ_RUNS=40000 for a longer hunt (≈ 50 s); FUZZ_SEED=<seed> replays a reported run; FUZZ_TALLY=1 prints how the
+// FUZZ_RUNS=40000 for a longer hunt (≈ 50 s); FUZZ_SEED=<seed> reruns a reported mutation sequence (the fixtures draw
+// random ids and times, so not always onto the same payload); FUZZ_TALLY=1 prints how the
 // deliveries ended.
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 
