@@ -10,11 +10,10 @@
 // an old revision appended after a newer one would be what compaction keeps, so redrive refuses compacted topics
 // unless `--allow-compacted`, and then leaves out the letters whose key already has a later record on the topic.
 import { topicCatalog } from '@metrivo/contracts';
-import { createKafka, readDeadLetters, redriveDeadLetters, type DeadLetter, type RedriveResult } from '@metrivo/kafka';
+import { createKafka, DEAD_LETTER_REASONS, readDeadLetters, redriveDeadLetters, type DeadLetter, type RedriveResult } from '@metrivo/kafka';
 import { logLevel } from 'kafkajs';
 import { cli as createCli, runMain, type Cli } from './cli';
 
-const REASONS = ['handler_error', 'invalid_json', 'schema_validation'] as const;
 const COMMANDS = ['list', 'redrive'] as const;
 /** The topics whose dead letters can be listed (`<topic>.dlq`), as the usage lists them. */
 const TOPICS = topicCatalog().filter((t) => !t.name.endsWith('.dlq')).map((t) => t.name);
@@ -51,7 +50,7 @@ function options() {
     command: cli.oneOf('the command', command, COMMANDS),
     // A mistyped topic would otherwise read an empty `<topic>.dlq` and report nothing to do.
     topic: cli.oneOf('<topic>', topic, TOPICS),
-    reasons: (values.reason ?? ['handler_error']).map((r) => cli.oneOf('--reason', r, REASONS)),
+    reasons: (values.reason ?? ['handler_error']).map((r) => cli.oneOf('--reason', r, DEAD_LETTER_REASONS)),
     limit: cli.positiveInteger('limit', values.limit),
     dryRun: values['dry-run'],
     allowCompacted: values['allow-compacted'],

@@ -85,11 +85,19 @@ async function main(): Promise<void> {
   });
   const counts = new Map<string, number>();
   let sent = 0;
-  /** Session ids and identified visitors that Kafka acknowledged: the only ones the summary may suggest. */
+  /**
+   * Of the visitors kept for the summary (`plans`), the session ids and identified visitors Kafka acknowledged: the
+   * only ones the summary may suggest. Only theirs: in --live mode everything else would pile up until Ctrl-C.
+   */
   const sentSessions = new Set<string>();
   const identifiedVisitors = new Set<string>();
+  const sampleVisitors = new Set<string>();
   const startedAt = Date.now();
   const plans: VisitorPlan[] = [];
+  const keep = (plan: VisitorPlan) => {
+    plans.push(plan);
+    sampleVisitors.add(plan.visitorId);
+  };
 
   /** At most `rate` events per second, in chunks every 100 ms (each chunk awaited: acks=all). */
   const chunkSize = Math.max(1, Math.round(rate / 10));
@@ -100,6 +108,7 @@ async function main(): Promise<void> {
       await Promise.all(chunk.map((value) => producer.publish(TOPICS.visitorSessions.name, { key: websiteId, value })));
       sent += chunk.length;
       for (const e of chunk) {
+        if (!sampleVisitors.has(e.visitorId)) continue;
         if (e.type === 'session') sentSessions.add(e.sessionId);
         else identifiedVisitors.add(e.visitorId);
       }
@@ -113,7 +122,7 @@ async function main(): Promise<void> {
     if (!live) {
       // History: arrivals over the last --days; only what has happened by now is sent, in time order.
       const now = Date.now();
-      for (let i = 0; i < visitorCount; i += 1) plans.push(model.planVisitor(now - random() * days * DAY_MS));
+      for (let i = 0; i < visitorCount; i += 1) keep(model.planVisitor(now - random() * days * DAY_MS));
       const steps = plans.flatMap((p) => p.steps).filter((s) => s.at <= now).sort((a, b) => a.at - b.at);
       for (const s of steps) count(s.label);
       process.stdout.write(`sending ${steps.length} tracker events for ${visitorCount} visitors of ${websiteId} at ≤ ${rate}/s to ${brokers}\n`);
@@ -125,7 +134,7 @@ async function main(): Promise<void> {
       const remaining = new Map<string, number>(); // steps not sent yet, per active visitor
       const addVisitor = (arrival: number) => {
         const plan = model.planVisitor(arrival);
-        if (plans.length < 10) plans.push(plan); // for the summary
+        if (plans.length < 10) keep(plan); // for the summary
         remaining.set(plan.visitorId, plan.steps.length);
         queue.push(...plan.steps.map((step) => ({ ...step, visitorId: plan.visitorId })));
         queue.sort((a, b) => a.at - b.at);

@@ -56,7 +56,10 @@ export class DeliveryRecorder {
         if (refused.length === 0) return;
         this.refused += refused.length;
         this.logger.error(
-          { refused: refused.length, refusedTotal: this.refused, codes: [...new Set(refused.map((r) => r.code))], first: refused[0]!.message.slice(0, 300) },
+          {
+            refused: refused.length, refusedTotal: this.refused, codes: [...new Set(refused.map((r) => r.code))],
+            ids: refused.slice(0, 10).map((r) => r.doc?._id ?? null), first: refused[0]!.message.slice(0, 300),
+          },
           'delivery log: MongoDB refused records; they are dropped',
         );
       })

@@ -71,6 +71,7 @@ function resolve(loaded: Loaded, now: Date): ResolvedIntegration {
   return {
     doc: loaded.doc,
     secrets: loaded.secrets.filter(live).map((s) => s.secret),
-    unreadable: loaded.unreadable.filter(live).map((u) => ({ keyId: u.keyId, reason: u.reason })),
+    // Nearly always empty: no copy on the accept path then.
+    unreadable: loaded.unreadable.length === 0 ? loaded.unreadable : loaded.unreadable.filter(live),
   };
 }

@@ -1,4 +1,4 @@
-import { TOPICS } from '@metrivo/contracts';
+import { TOPICS, TRACEPARENT_HEADER } from '@metrivo/contracts';
 import { parseKeyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore } from '@metrivo/integration-store';
 import { BatchingProducer, createKafka, provisionTopics, type CreateKafkaOptions } from '@metrivo/kafka';
@@ -33,7 +33,7 @@ export interface GatewayOverrides extends StartHooks {
 function batchingPublisher(producer: BatchingProducer): GatewayPublisher {
   return {
     async publish(events, traceparent) {
-      const headers = traceparent ? { traceparent } : undefined;
+      const headers = traceparent ? { [TRACEPARENT_HEADER]: traceparent } : undefined;
       await Promise.all(events.map((e) => producer.publish(TOPICS.payments.name, { key: e.websiteId, value: e, ...(headers ? { headers } : {}) })));
     },
     connect: () => producer.connect(),

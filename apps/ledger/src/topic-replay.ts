@@ -143,7 +143,7 @@ export interface RebuildResult {
 }
 
 export class NonEmptyLedgerError extends Error {
-  constructor(readonly entries: number, readonly payments: number, readonly rollups = 0) {
+  constructor(readonly entries: number, readonly payments: number, readonly rollups: number) {
     super(
       `the target database already holds ${entries} ledger entries, ${payments} payment records and ${rollups} rollups; rebuild into an empty database ` +
         '(or pass --resume to finish an interrupted rebuild of this database)',

@@ -1,6 +1,6 @@
 import { DLQ_HEADERS, dlqTopicName } from '@metrivo/contracts';
 import { ConfigResourceTypes, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
-import { readDlqHeaders, type DeadLetterReason } from './headers';
+import { DEAD_LETTER_REASONS, readDlqHeaders, type DeadLetterReason } from './headers';
 import { commitGroupOffsets, fetchPartitionOffsets } from './offsets';
 import { readTopicRange } from './topic-range';
 import { BatchingProducer } from './producer';
@@ -21,7 +21,6 @@ export interface DeadLetter {
   message: KafkaMessage;
 }
 
-const REASONS: readonly DeadLetterReason[] = ['handler_error', 'invalid_json', 'schema_validation'];
 
 /**
  * The group whose committed position per DLQ partition says up to where `redriveDeadLetters` has sent back the
@@ -59,8 +58,13 @@ function failureTime(letter: DeadLetter): number {
 
 /** Oldest failure first (newest last), across DLQ partitions; ties in partition/offset order. */
 function byFailureTime(a: DeadLetter, b: DeadLetter): number {
+  return failureTime(a) - failureTime(b) || byDlqPosition(a, b);
+}
+
+/** The DLQ's own log order: a key's letters are in one DLQ partition, in the order they were written. */
+function byDlqPosition(a: DeadLetter, b: DeadLetter): number {
   const offset = BigInt(a.dlqOffset) - BigInt(b.dlqOffset);
-  return failureTime(a) - failureTime(b) || a.dlqPartition - b.dlqPartition || (offset < 0n ? -1 : offset > 0n ? 1 : 0);
+  return a.dlqPartition - b.dlqPartition || (offset < 0n ? -1 : offset > 0n ? 1 : 0);
 }
 
 function toDeadLetter(partition: number, message: KafkaMessage): DeadLetter {
@@ -187,7 +191,7 @@ export async function redriveDeadLetters(
   topic: string,
   options: { reasons?: readonly DeadLetterReason[]; dryRun?: boolean; allowCompacted?: boolean } = {},
 ): Promise<RedriveResult> {
-  const reasons = REASONS.filter((r) => (options.reasons ?? ['handler_error']).includes(r));
+  const reasons = DEAD_LETTER_REASONS.filter((r) => (options.reasons ?? ['handler_error']).includes(r));
   const compacted = await isCompactedTopic(kafka, topic);
   if (compacted && !options.allowCompacted) throw new CompactedTopicRedriveError(topic);
   const dlq = dlqTopicName(topic);
@@ -217,7 +221,9 @@ export async function redriveDeadLetters(
   };
   const candidates = letters.filter(due);
   const superseded = compacted ? await supersededLetters(kafka, topic, candidates) : new Set<DeadLetter>();
-  const redriven = candidates.filter((l) => !superseded.has(l));
+  // Sent back in the DLQ's log order, not the listing's failure-time order: failure times come from the clocks of
+  // whichever consumers failed, and two letters of one key must not swap places on the way back.
+  const redriven = candidates.filter((l) => !superseded.has(l)).sort(byDlqPosition);
   const skipped = letters.filter((l) => l.reason === undefined || !positions.has(l.reason));
   const result = { redriven, skipped, superseded: candidates.filter((l) => superseded.has(l)) };
   if (options.dryRun) return result;

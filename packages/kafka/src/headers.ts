@@ -4,7 +4,9 @@ import { DLQ_HEADERS } from '@metrivo/contracts';
 /** Headers the way `publish` accepts them (kafkajs also allows arrays; we never need repeated keys). */
 export type OutgoingHeaders = Record<string, string | Buffer>;
 
-export type DeadLetterReason = 'invalid_json' | 'schema_validation' | 'handler_error';
+/** Why a record was dead-lettered (`x-dlq-reason`), in the order operators are shown them. */
+export const DEAD_LETTER_REASONS = ['handler_error', 'invalid_json', 'schema_validation'] as const;
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 /**
  * Kafka header values are bytes; a header repeated under one key arrives as an array: the first one wins.

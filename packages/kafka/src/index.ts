@@ -52,6 +52,7 @@ export {
 export { schemaForTopic, decodeValue, encodeValue, parseJsonBytes, type ContractSchema, type SchemaOverrides } from './codec';
 export {
   buildDlqHeaders,
+  DEAD_LETTER_REASONS,
   readDlqHeaders,
   headerValue,
   headersToStrings,

@@ -42,8 +42,8 @@ export interface StartHooks {
 /**
  * The body of every app's `if (require.main === module)`: load and validate the config (a readable message and
  * exit 1 when it is wrong), start, exit 1 when the start fails. SIGTERM/SIGINT are handled from before the start:
- * during it, they run the shutdown steps registered so far and exit (0 within the deadline); the rest of the start
- * is abandoned. An app that does not pass its ShutdownManager through `hooks` is stopped once its start is done.
+ * during it, they run the shutdown steps registered so far and exit (0 within the deadline), without waiting for the
+ * start, which runs on until the process exits (its closed clients make it fail). An app that does not pass its ShutdownManager through `hooks` is stopped once its start is done.
  */
 export function runApp<C>(
   name: string,

@@ -32,7 +32,7 @@ export class ShutdownManager {
   private stopping: Promise<void> | null = null;
   private shuttingDown = false;
   private exitScheduled = false;
-  /** A step was cut off by the deadline or skipped because of it (the exit code must not rely on the wall clock). */
+  /** A step was cut off by the deadline or skipped because of it (the exit code must not rely on the wall clock alone). */
   private deadlineMissed = false;
 
   constructor(

@@ -87,27 +87,29 @@ export function parseTraceparent(value: string | undefined): SpanContext | undef
  * new trace), so that the trace id still reaches logs and Kafka headers.
  */
 function startSpan(name: string, parent: Context, kind: SpanKind, links: Link[]): { ctx: Context; end(error?: unknown): void } {
-  const span = trace.getTracer('metrivo').startSpan(name, { kind, links }, parent);
-  if (sdkRunning && isSpanContextValid(span.spanContext())) {
-    return {
-      ctx: trace.setSpan(parent, span),
-      end: (error) => {
-        if (error !== undefined) {
-          span.recordException(error instanceof Error ? error : String(error));
-          span.setStatus({ code: SpanStatusCode.ERROR });
-        }
-        span.end();
-      },
-    };
+  if (sdkRunning) {
+    const span = trace.getTracer('metrivo').startSpan(name, { kind, links }, parent);
+    if (isSpanContextValid(span.spanContext())) {
+      return {
+        ctx: trace.setSpan(parent, span),
+        end: (error) => {
+          if (error !== undefined) {
+            span.recordException(error instanceof Error ? error : String(error));
+            span.setStatus({ code: SpanStatusCode.ERROR });
+          }
+          span.end();
+        },
+      };
+    }
   }
+  return { ctx: trace.setSpanContext(parent, childSpanContext(trace.getSpanContext(parent))), end: () => {} };
+}
+
+/** Our own ids for a span without an SDK: the parent's trace id and flags when it has a valid one, else a new trace. */
+function childSpanContext(parent: SpanContext | undefined): SpanContext {
   const generated = newIds();
-  const inherited = trace.getSpanContext(parent);
-  const own: SpanContext = {
-    traceId: inherited && isSpanContextValid(inherited) ? inherited.traceId : generated.traceId,
-    spanId: generated.spanId,
-    traceFlags: inherited?.traceFlags ?? TraceFlags.SAMPLED,
-  };
-  return { ctx: trace.setSpanContext(parent, own), end: () => {} };
+  const valid = parent !== undefined && isSpanContextValid(parent);
+  return { traceId: valid ? parent.traceId : generated.traceId, spanId: generated.spanId, traceFlags: valid ? parent.traceFlags : TraceFlags.SAMPLED };
 }
 
 export interface WithSpanOptions {
@@ -187,9 +189,7 @@ export function traceRequests(name = 'http', options: TraceRequestsOptions = {})
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     if (!activeContext && !sdkRunning) {
       const header = req.headers.traceparent;
-      const parent = parseTraceparent(typeof header === 'string' ? header : undefined);
-      const ids = newIds();
-      remember(req, res, { traceId: parent?.traceId ?? ids.traceId, spanId: ids.spanId, traceFlags: parent?.traceFlags ?? TraceFlags.SAMPLED });
+      remember(req, res, childSpanContext(parseTraceparent(typeof header === 'string' ? header : undefined)));
       next();
       return;
     }

@@ -36,8 +36,10 @@ export class SessionStore {
     await this.collection.createIndex({ staffId: 1 });
   }
 
-  /** Returns the cookie value (shown to the browser only) and the stored document. */
-  /** `staff` as the login read it, before checking the password: its credentialsVersion is what the session is bound to. */
+  /**
+   * Returns the cookie value (shown to the browser only) and the stored document. `staff` as the login read it, before
+   * checking the password: its credentialsVersion is what the session is bound to.
+   */
   async create(staff: { _id: string; email: string; name: string; credentialsVersion?: number }, now = new Date()): Promise<{ token: string; doc: SessionDoc }> {
     const token = randomBytes(32).toString('base64url');
     const doc: SessionDoc = {

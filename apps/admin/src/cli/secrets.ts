@@ -1,6 +1,5 @@
 import { parseKeyring, type Keyring } from '@metrivo/crypto';
 import { IntegrationStore, resealSecrets } from '@metrivo/integration-store';
-import { commonEnvSchema } from '@metrivo/observability';
 import { Command } from 'commander';
 import type { Db } from 'mongodb';
 import { AuditLog } from '../audit';
@@ -15,7 +14,7 @@ import { adminEnvSchema } from '../env';
  * other keys can leave METRIVO_SECRET_KEYS; `--dry-run` answers that question without writing.
  */
 
-const cliEnvSchema = commonEnvSchema.pick({ MONGODB_URI: true }).extend(adminEnvSchema.pick({ MONGODB_DB: true, METRIVO_SECRET_KEYS: true }).shape);
+const cliEnvSchema = adminEnvSchema.pick({ MONGODB_URI: true, MONGODB_DB: true, METRIVO_SECRET_KEYS: true });
 
 export interface SecretsCliIo {
   stdout: NodeJS.WritableStream;

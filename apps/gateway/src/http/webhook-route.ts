@@ -7,7 +7,7 @@ import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
 import type { IntegrationCache } from '../integration-cache';
 import type { JsonObject, VerificationResult, VerifyWebhookInput } from '../signatures';
 import { sendError } from './errors';
-import type { RecentSet } from './lru';
+import { RecentSet } from './lru';
 
 export type WebhookProvider = Exclude<IntegrationProvider, 'manual'>;
 
@@ -60,17 +60,17 @@ const hasSignals = (events: NormalizedPaymentEvent[]): boolean | null => {
   return payments.some((e) => e.signals.sessionId !== null || e.signals.visitorId !== null);
 };
 
+const UNREADABLE_WARNING_INTERVAL_MS = 60_000;
+
 /**
  * POST /v1/webhooks/:provider/:integrationId. Order matters: look the integration up, verify the raw
  * bytes with its secrets, only then parse and normalize, publish, and answer 2xx after Kafka acked.
  * Every outcome goes to the delivery log; nothing rejected is published.
  */
-const UNREADABLE_WARNING_INTERVAL_MS = 60_000;
-
 export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
   const adapter = deps.adapters[provider];
-  /** Integration id → when its unreadable secret was last warned about (insertion-ordered, bounded). */
-  const unreadableWarnedAt = new Map<string, number>();
+  /** Integrations whose unreadable secret was warned about in the last minute (bounded). */
+  const unreadableWarned = new RecentSet(UNREADABLE_WARNING_INTERVAL_MS, 10_000);
   return async (req: Request, res: Response): Promise<void> => {
     const started = Date.now();
     const receivedAt = new Date(started);
@@ -112,11 +112,8 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     // The answer stays generic (anyone can post to a webhook URL; the configuration detail is for the log), and the
     // warning comes at most once a minute per integration, so unsigned junk cannot flood the log.
     const unverifiable = () => {
-      const lastWarned = unreadableWarnedAt.get(integrationId);
-      if (lastWarned === undefined || started - lastWarned >= UNREADABLE_WARNING_INTERVAL_MS) {
-        unreadableWarnedAt.delete(integrationId);
-        unreadableWarnedAt.set(integrationId, started);
-        if (unreadableWarnedAt.size > 10_000) unreadableWarnedAt.delete(unreadableWarnedAt.keys().next().value!);
+      if (!unreadableWarned.has(integrationId, started)) {
+        unreadableWarned.add(integrationId, started);
         deps.logger.warn(
           { integrationId, keyIds: [...new Set(integration.unreadable.map((u) => u.keyId))], reasons: [...new Set(integration.unreadable.map((u) => u.reason))], trace_id: trace?.traceId },
           'webhook signature not checkable: a signing secret of this integration cannot be opened with METRIVO_SECRET_KEYS (its key was removed or differs); repeated at most once a minute',
