@@ -110,14 +110,30 @@ export function isAlive(pid: number): boolean {
   return true;
 }
 
-/** True when `pid` is alive and (where /proc exists) its command line contains `marker`. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * True when `pid` is alive and (where /proc exists) its command line contains `marker`.
+ *
+ * A process in the middle of execve() reads as an empty command line for a moment (the kernel has installed the new
+ * address space but not yet its arguments), and a server we just started may exec more than once (`env` → `bash` →
+ * the server, as a wrapper script named mongod does). Taking that moment for "not ours" made the launcher give up on
+ * a server that was starting fine (and drop its pid file), so an empty line is read again for up to ~200 ms; only a
+ * process that stays empty (a kernel thread) is not ours.
+ */
 export function isOurProcess(pid: number, marker: string): boolean {
-  if (!isAlive(pid)) return false;
-  try {
-    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-    return cmdline.includes(marker);
-  } catch {
-    return true;
+  for (let attempt = 0; ; attempt++) {
+    if (!isAlive(pid)) return false;
+    let cmdline: string;
+    try {
+      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      // with /proc: gone since kill(0); without /proc (macOS): kill(0) is all we have
+      return !fs.existsSync('/proc/self/cmdline');
+    }
+    if (cmdline !== '') return cmdline.replace(/\0/g, ' ').includes(marker);
+    if (attempt >= 200) return false;
+    Atomics.wait(pause, 0, 0, 1); // synchronous 1 ms pause: callers are synchronous
   }
 }
 
