@@ -29,7 +29,7 @@ describe.each([
   ['dlq.ts', ['list', 'metrivo.payments.v1', '--limit', 'abc'], '--limit must be a positive whole number, got "abc"'],
   ['dlq.ts', ['list', 'metrivo.payments.v1', '--limit', '0'], '--limit must be a positive whole number, got "0"'],
   ['dlq.ts', ['list', 'metrivo.payments.v1', '--limit'], "Option '--limit <value>' argument missing"],
-  ['dlq.ts', ['redrive', 'metrivo.revenue.attributed.v1'], 'metrivo.revenue.attributed.v1 is compacted: nothing was sent back.'],
+  ['dlq.ts', ['redrive', 'metrivo.revenue.attributed.v1'], 'metrivo.revenue.attributed.v1 is compacted: a re-driven record is appended after any newer record with the same key'],
   ['dlq.ts', ['redrive', 'metrivo.revenue.attributed.v1', '--dry-run'], 'npm run reconcile -w @metrivo/ledger'],
   ['dlq.ts', ['redrive', 'metrivo.revenue.attributed.v1', '--reason', 'schema_validation'], 'pass --allow-compacted'],
   ['skip-backlog.ts', ['--bogus'], "Unknown option '--bogus'"],

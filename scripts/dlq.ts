@@ -10,7 +10,7 @@
 // an old revision appended after a newer one would be what compaction keeps, so redrive refuses compacted topics
 // unless `--allow-compacted`, and then leaves out the letters whose key already has a later record on the topic.
 import { topicCatalog } from '@metrivo/contracts';
-import { createKafka, DEAD_LETTER_REASONS, readDeadLetters, redriveDeadLetters, type DeadLetter, type RedriveResult } from '@metrivo/kafka';
+import { CompactedTopicRedriveError, createKafka, DEAD_LETTER_REASONS, readDeadLetters, redriveDeadLetters, type DeadLetter, type RedriveResult } from '@metrivo/kafka';
 import { logLevel } from 'kafkajs';
 import { cli as createCli, runMain, type Cli } from './cli';
 
@@ -55,18 +55,10 @@ function options() {
     dryRun: values['dry-run'],
     allowCompacted: values['allow-compacted'],
   };
+  // Refused before connecting (the catalog says which topics are compacted), in the library's own words; the
+  // library checks the broker's setting again when it runs.
   if (parsed.command === 'redrive' && COMPACTED.has(parsed.topic) && !parsed.allowCompacted) {
-    cli.fail(
-      [
-        `${parsed.topic} is compacted: nothing was sent back.`,
-        'A re-driven record is appended after any newer record with the same key, and compaction then keeps the older',
-        'revision (a refund would disappear from the topic, and a rebuild from it would be wrong).',
-        'Usually nothing needs to be sent back: the ledger catches up from the next revision of that payment, and',
-        '`npm run reconcile -w @metrivo/ledger` shows what is still behind.',
-        'If a record must go back, check it is still the latest of its key, then pass --allow-compacted: records whose',
-        'key already has a later record on the topic are left out (see --dry-run --allow-compacted).',
-      ].join('\n'),
-    );
+    cli.fail(new CompactedTopicRedriveError(parsed.topic).message);
   }
   return parsed;
 }

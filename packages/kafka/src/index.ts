@@ -34,7 +34,15 @@ export {
 } from './provision';
 export { fetchPartitionOffsets, commitGroupOffsets, isRetriableKafkaError, type PartitionOffsets } from './offsets';
 export { readTopicRange, type TopicRangeOptions } from './topic-range';
-export { readDeadLetters, redriveDeadLetters, redrivenHeaders, redriveGroupId, type DeadLetter, type RedriveResult } from './dead-letters';
+export {
+  readDeadLetters,
+  redriveDeadLetters,
+  redrivenHeaders,
+  redriveGroupId,
+  CompactedTopicRedriveError,
+  type DeadLetter,
+  type RedriveResult,
+} from './dead-letters';
 export { BatchingProducer, type BatchingProducerOptions, type PublishRecord, type ProducerStats } from './producer';
 export type { PublishedRecord } from './batching';
 export {
