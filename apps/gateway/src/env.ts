@@ -23,6 +23,8 @@ export const gatewayEnvSchema = commonEnvSchema.extend({
   WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   /** Integrations and secrets are cached; admin changes are visible within this many ms. */
   INTEGRATION_CACHE_TTL_MS: z.coerce.number().int().nonnegative().default(2000),
+  /** While one request reloads an expired integration, others use the copy if it is at most this much past the TTL. */
+  INTEGRATION_CACHE_MAX_STALE_MS: z.coerce.number().int().nonnegative().default(60_000),
   DELIVERY_LOG_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
 });
 export type GatewayConfig = z.infer<typeof gatewayEnvSchema>;

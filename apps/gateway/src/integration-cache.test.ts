@@ -48,6 +48,97 @@ describe('IntegrationCache', () => {
     expect(store.calls).toHaveLength(2);
   });
 
+  describe('past the TTL, while one request reloads', () => {
+    /** A store whose answers wait until released, so requests can arrive while a reload is in flight. */
+    function gatedStore(doc: IntegrationDoc | null) {
+      let current: IntegrationDoc | null = doc;
+      let failNext = false;
+      const waiting: Array<() => void> = [];
+      const store = {
+        calls: 0,
+        set(d: IntegrationDoc | null) { current = d; },
+        failNextLoad() { failNext = true; },
+        release() { for (const go of waiting.splice(0)) go(); },
+        get: async () => {
+          store.calls += 1;
+          await new Promise<void>((r) => waiting.push(r));
+          if (failNext) {
+            failNext = false;
+            throw Object.assign(new Error('server selection timed out'), { name: 'MongoServerSelectionError' });
+          }
+          return current;
+        },
+      };
+      return store;
+    }
+    /** A cache over `store` (TTL 1 s) that loaded its copy at t0, and the first answer. */
+    async function loadedAtT0(store: ReturnType<typeof gatedStore>, maxStaleMs: number) {
+      const cache = new IntegrationCache(store, ring, 1000, 10_000, maxStaleMs);
+      const answer = cache.get('int_1', t0);
+      store.release();
+      return { cache, answer: await answer };
+    }
+    const settledWithin = async <T>(p: Promise<T>): Promise<T | 'pending'> =>
+      Promise.race([p, new Promise<'pending'>((r) => setTimeout(() => r('pending'), 20))]);
+
+    it('the reloading request waits and sees the change; others meanwhile get the copy at once', async () => {
+      const store = gatedStore(first);
+      const { cache, answer: warm } = await loadedAtT0(store, 5000);
+      expect(warm?.secrets).toEqual(['whsec_old']);
+      store.set(rolled); // admin rolls the secret
+
+      const reloading = cache.get('int_1', at(1500));
+      const meanwhile = await settledWithin(cache.get('int_1', at(1600)));
+      expect(meanwhile).not.toBe('pending');
+      expect(meanwhile === 'pending' ? null : meanwhile?.secrets).toEqual(['whsec_old']);
+      expect(await settledWithin(reloading)).toBe('pending');
+      store.release();
+      expect((await reloading)?.secrets).toEqual(['whsec_new', 'whsec_old']);
+      expect((await cache.get('int_1', at(1700)))?.secrets).toEqual(['whsec_new', 'whsec_old']);
+      expect(store.calls).toBe(2);
+    });
+
+    it('waits for the reload once the copy is older than the TTL plus maxStaleMs, and for an unknown id', async () => {
+      const store = gatedStore(first);
+      const { cache } = await loadedAtT0(store, 500);
+      store.set({ ...first, status: 'disabled' });
+      const reloading = cache.get('int_1', at(1500)); // copy 1.5 s old: past TTL + maxStale
+      const meanwhile = cache.get('int_1', at(1500));
+      expect(await settledWithin(meanwhile)).toBe('pending');
+      store.release();
+      expect((await reloading)?.doc.status).toBe('disabled');
+      expect((await meanwhile)?.doc.status).toBe('disabled');
+
+      const unknown = gatedStore(null);
+      const { cache: cache2, answer: miss } = await loadedAtT0(unknown, 60_000);
+      expect(miss).toBeNull();
+      unknown.set(first); // created in admin
+      const reload = cache2.get('int_1', at(1500));
+      const during = cache2.get('int_1', at(1500));
+      expect(await settledWithin(during)).toBe('pending');
+      unknown.release();
+      expect((await reload)?.doc._id).toBe('int_1');
+      expect((await during)?.doc._id).toBe('int_1');
+    });
+
+    it('a failed reload fails the request that waited for it, keeps the copy, and the next request reloads again', async () => {
+      const store = gatedStore(first);
+      const { cache } = await loadedAtT0(store, 60_000);
+      store.failNextLoad();
+      const reloading = cache.get('int_1', at(1500));
+      expect((await cache.get('int_1', at(1600)))?.secrets).toEqual(['whsec_old']);
+      store.release();
+      await expect(reloading).rejects.toThrow('server selection timed out');
+
+      store.set(rolled);
+      const again = cache.get('int_1', at(1700)); // still past the TTL of the last good load: reloads
+      expect(await settledWithin(again)).toBe('pending');
+      store.release();
+      expect((await again)?.secrets).toEqual(['whsec_new', 'whsec_old']);
+      expect(store.calls).toBe(3);
+    });
+  });
+
   describe('after a key rotation (keyring without the old key)', () => {
     const [k1, k2] = [generateKeyringEntry('k1'), generateKeyringEntry('k2')];
     const oldRing = parseKeyring(k1);

@@ -27,8 +27,14 @@ interface Entry {
 
 /**
  * Integrations and their decrypted secrets, cached for `ttlMs` so the accept path does not hit MongoDB
- * per webhook; admin changes (new secret, disable) are visible within ttlMs. Concurrent misses for the
- * same id share one query. Roll expiries are re-evaluated on every hit, not only on reload.
+ * per webhook; admin changes (new secret, disable) are visible within ttlMs (plus one reload). Concurrent misses
+ * for the same id share one query. Roll expiries are re-evaluated on every hit, not only on reload.
+ *
+ * Past the TTL, the request that finds the copy expired reloads it and waits (it sees admin's latest change). Other
+ * requests for that integration arriving while the reload runs are answered from the copy, for at most
+ * `maxStaleMs` past the TTL: a slow MongoDB (a failover, a busy server) then holds up one webhook per TTL instead
+ * of every webhook of that integration until it answers. An unknown id is never served stale: a just-created
+ * integration must be found by the webhook that waits for the reload.
  */
 export class IntegrationCache {
   private readonly entries = new Map<string, Entry>();
@@ -38,14 +44,18 @@ export class IntegrationCache {
     private readonly keyring: Keyring,
     private readonly ttlMs: number,
     private readonly maxEntries = 10_000,
+    private readonly maxStaleMs = 60_000,
   ) {}
 
   async get(id: string, now = new Date()): Promise<ResolvedIntegration | null> {
     const hit = this.entries.get(id);
-    if (hit && now.getTime() - hit.loadedAt < this.ttlMs) {
+    const age = hit ? now.getTime() - hit.loadedAt : Infinity;
+    if (hit && age < this.ttlMs) {
       return hit.value ? resolve(hit.value, now) : null;
     }
-    if (hit?.pending) return hit.pending;
+    if (hit?.pending) {
+      return hit.value && age < this.ttlMs + this.maxStaleMs ? resolve(hit.value, now) : hit.pending;
+    }
     const pending = this.load(id, now);
     this.entries.set(id, { value: hit?.value ?? null, loadedAt: hit?.loadedAt ?? 0, pending });
     try {

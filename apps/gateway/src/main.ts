@@ -102,7 +102,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
         },
       },
       webhooks: {
-        integrations: new IntegrationCache(integrations, keyring, config.INTEGRATION_CACHE_TTL_MS),
+        integrations: new IntegrationCache(integrations, keyring, config.INTEGRATION_CACHE_TTL_MS, undefined, config.INTEGRATION_CACHE_MAX_STALE_MS),
         adapters: providerAdapters,
         publisher,
         deliveries,
