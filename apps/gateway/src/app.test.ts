@@ -960,6 +960,8 @@ describe('Manual Payment API', () => {
         ? { id: prefixedId('order', 8), amount: 4900, currency: 'eur', email: 'buyer@example.com', visitorId: 'v_1' }
         : { id: prefixedId('refund', 8), paymentId: prefixedId('order', 8), amount: 100, currency: 'eur' };
     const body = fc.oneof(
+      // Valid as they are: without this arm a run could, by chance, have no accepted body at all (it failed ≈ 1 run in 3).
+      fc.constantFrom<'payments' | 'refunds'>('payments', 'refunds').map((kind) => ({ kind, text: JSON.stringify(base(kind)) })),
       fc.tuple(fc.constantFrom<'payments' | 'refunds'>('payments', 'refunds'), fc.array(fc.tuple(field, odd), { minLength: 1, maxLength: 3 }))
         .map(([kind, changes]) => ({ kind, text: JSON.stringify(Object.assign(base(kind), Object.fromEntries(changes))) })),
       fc.tuple(fc.constantFrom<'payments' | 'refunds'>('payments', 'refunds'), fc.jsonValue({ maxDepth: 3 })).map(([kind, v]) => ({ kind, text: JSON.stringify(v) })),
