@@ -97,6 +97,8 @@ const webhookLogger = { ...silent, warn: (fields: object, message: string) => vo
 const publisher = new RecordingPublisher();
 const deliveries = new RecordingDeliveries();
 const requests = inMemoryRequests();
+/** When set, the integration lookup fails with it (MongoDB down and no usable cached copy). */
+let lookupFailure: Error | null = null;
 let server: Server;
 let baseUrl: string;
 
@@ -106,7 +108,12 @@ beforeAll(async () => {
     logger: silent,
     health: { checks: {}, isShuttingDown: () => false },
     webhooks: {
-      integrations: { get: async (id: string) => integrations.get(id) ?? null },
+      integrations: {
+        get: async (id: string) => {
+          if (lookupFailure) throw lookupFailure;
+          return integrations.get(id) ?? null;
+        },
+      },
       adapters: providerAdapters,
       publisher,
       deliveries,
@@ -140,6 +147,7 @@ beforeEach(() => {
   publisher.traceparents = [];
   publisher.calls = 0;
   publisher.failWith = null;
+  lookupFailure = null;
   deliveries.records = [];
   warnings.length = 0;
 });
@@ -339,6 +347,31 @@ describe('webhooks: Kafka unavailable', () => {
     expect(answer.status).toBe(500);
     expect(answer.body.error.code).toBe('internal_error');
     expect(publisher.published).toEqual([]);
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', httpStatus: 500, errorCode: 'internal_error', published: 0 });
+  });
+});
+
+describe('webhooks: integration lookup failing', () => {
+  it('MongoDB unavailable → 503 unavailable with Retry-After (not 404: the integration may exist), logged as database_unavailable', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    lookupFailure = Object.assign(new Error('Server selection timed out after 5000 ms'), { name: 'MongoServerSelectionError' });
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
+    expect(answer.status).toBe(503);
+    expect(answer.body.error.code).toBe('unavailable');
+    expect(answer.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
+    expect(publisher.published).toEqual([]);
+    expect(onlyDelivery()).toMatchObject({ integrationId: integration._id, outcome: 'unavailable', httpStatus: 503, errorCode: 'database_unavailable', published: 0 });
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringContaining('MongoDB unavailable')]);
+  });
+
+  it('any other lookup failure is a 500, and the attempt is logged', async () => {
+    const secret = stripeSecret();
+    const integration = addIntegration('stripe', [secret]);
+    lookupFailure = new TypeError("Cannot read properties of undefined (reading 'secrets')");
+    const answer = await sendWebhook('stripe', integration._id, stripeFixtures.stripeWebhookRequest(stripePayment(), secret));
+    expect(answer.status).toBe(500);
+    expect(answer.body.error.code).toBe('internal_error');
     expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', httpStatus: 500, errorCode: 'internal_error', published: 0 });
   });
 });

@@ -1,6 +1,6 @@
 import { healthzHandler, readyzHandler, requestTrace, traceRequests, type HealthOptions } from '@metrivo/observability';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { sendError } from './http/errors';
+import { isDatabaseError, sendError } from './http/errors';
 import { manualHandler, requireApiKey, type ManualApiDeps } from './http/manual-api';
 import { webhookHandler, type WebhookDeps, type WebhookProvider } from './http/webhook-route';
 
@@ -69,7 +69,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     if (e.type === 'entity.parse.failed') return sendError(res, 400, 'invalid_payload', 'The body is not valid JSON.');
     if (e.type === 'request.aborted') return;
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, 'bad_request', e.message ?? 'Bad request.');
-    const infra = /^Mongo/.test(e.name ?? '');
+    const infra = isDatabaseError(err);
     deps.logger.error({ err, path: req.path, trace_id: requestTrace(req)?.traceId }, infra ? 'database unavailable' : 'unhandled error');
     if (res.headersSent) return;
     if (infra) {

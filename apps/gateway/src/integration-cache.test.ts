@@ -23,7 +23,7 @@ describe('IntegrationCache', () => {
 
   it('shares one lookup between concurrent misses and serves hits from memory', async () => {
     const store = storeWith(rolled);
-    const cache = new IntegrationCache(store, ring, 60_000);
+    const cache = new IntegrationCache(store, ring, { ttlMs: 60_000, maxStaleMs: 0 });
     const [a, b] = await Promise.all([cache.get('int_1', t0), cache.get('int_1', t0)]);
     expect(a?.secrets).toEqual(['whsec_new', 'whsec_old']);
     expect(b?.secrets).toEqual(['whsec_new', 'whsec_old']);
@@ -33,7 +33,7 @@ describe('IntegrationCache', () => {
 
   it('drops a rolled secret when its window closes, without reloading', async () => {
     const store = storeWith(rolled);
-    const cache = new IntegrationCache(store, ring, 10 * 3600_000);
+    const cache = new IntegrationCache(store, ring, { ttlMs: 10 * 3600_000, maxStaleMs: 0 });
     await cache.get('int_1', t0);
     expect((await cache.get('int_1', at(3600_000 + 1)))?.secrets).toEqual(['whsec_new']);
     expect(store.calls).toHaveLength(1);
@@ -41,14 +41,14 @@ describe('IntegrationCache', () => {
 
   it('sees admin changes after the TTL, including unknown → created', async () => {
     const store = storeWith(null);
-    const cache = new IntegrationCache(store, ring, 0);
+    const cache = new IntegrationCache(store, ring, { ttlMs: 0, maxStaleMs: 0 });
     expect(await cache.get('int_1', t0)).toBeNull();
     store.set({ ...first, status: 'disabled' });
     expect((await cache.get('int_1', t0))?.doc.status).toBe('disabled');
     expect(store.calls).toHaveLength(2);
   });
 
-  describe('past the TTL, while one request reloads', () => {
+  describe('past the TTL: one request reloads; the copy answers while MongoDB is slow or failing', () => {
     /** A store whose answers wait until released, so requests can arrive while a reload is in flight. */
     function gatedStore(doc: IntegrationDoc | null) {
       let current: IntegrationDoc | null = doc;
@@ -72,8 +72,8 @@ describe('IntegrationCache', () => {
       return store;
     }
     /** A cache over `store` (TTL 1 s) that loaded its copy at t0, and the first answer. */
-    async function loadedAtT0(store: ReturnType<typeof gatedStore>, maxStaleMs: number) {
-      const cache = new IntegrationCache(store, ring, 1000, 10_000, maxStaleMs);
+    async function loadedAtT0(store: ReturnType<typeof gatedStore>, maxStaleMs: number, onStaleAnswer?: (id: string, err: unknown, ageMs: number) => void) {
+      const cache = new IntegrationCache(store, ring, { ttlMs: 1000, maxStaleMs, ...(onStaleAnswer ? { onStaleAnswer } : {}) });
       const answer = cache.get('int_1', t0);
       store.release();
       return { cache, answer: await answer };
@@ -121,21 +121,46 @@ describe('IntegrationCache', () => {
       expect((await during)?.doc._id).toBe('int_1');
     });
 
-    it('a failed reload fails the request that waited for it, keeps the copy, and the next request reloads again', async () => {
+    it('MongoDB failing: the request that waited gets the copy (reported), so do the others for one TTL, then MongoDB is tried again', async () => {
+      const stale: Array<[string, string, number]> = [];
       const store = gatedStore(first);
-      const { cache } = await loadedAtT0(store, 60_000);
+      const { cache } = await loadedAtT0(store, 60_000, (id, err, ageMs) => stale.push([id, (err as Error).message, ageMs]));
       store.failNextLoad();
       const reloading = cache.get('int_1', at(1500));
       expect((await cache.get('int_1', at(1600)))?.secrets).toEqual(['whsec_old']);
       store.release();
-      await expect(reloading).rejects.toThrow('server selection timed out');
+      expect((await reloading)?.secrets).toEqual(['whsec_old']);
+      expect(stale).toEqual([['int_1', 'server selection timed out', 1500]]);
 
       store.set(rolled);
-      const again = cache.get('int_1', at(1700)); // still past the TTL of the last good load: reloads
+      expect((await cache.get('int_1', at(2400)))?.secrets).toEqual(['whsec_old']); // within a TTL of the failure
+      expect(store.calls).toBe(2);
+      const again = cache.get('int_1', at(2600)); // a TTL later: reloads and waits
       expect(await settledWithin(again)).toBe('pending');
       store.release();
       expect((await again)?.secrets).toEqual(['whsec_new', 'whsec_old']);
       expect(store.calls).toBe(3);
+      expect(stale).toHaveLength(1);
+    });
+
+    it('MongoDB failing: a copy older than the TTL plus maxStaleMs, or none (unknown id), fails with it', async () => {
+      const store = gatedStore(first);
+      const { cache } = await loadedAtT0(store, 500);
+      store.failNextLoad();
+      const tooOld = cache.get('int_1', at(1500));
+      store.release();
+      await expect(tooOld).rejects.toThrow('server selection timed out');
+
+      const unknown = gatedStore(null);
+      unknown.failNextLoad();
+      const cache2 = new IntegrationCache(unknown, ring, { ttlMs: 1000, maxStaleMs: 60_000 });
+      const miss = cache2.get('int_2', t0);
+      unknown.release();
+      await expect(miss).rejects.toThrow('server selection timed out');
+      const retried = cache2.get('int_2', t0); // no copy to fall back on: every request asks MongoDB
+      unknown.release();
+      expect(await retried).toBeNull();
+      expect(unknown.calls).toBe(2);
     });
   });
 
@@ -153,13 +178,13 @@ describe('IntegrationCache', () => {
 
     it('skips an expired secret sealed with the retired key without decrypting it', async () => {
       const rolled = rolledKeepingOld(1); // old expires at t0 + 1 h
-      const cache = new IntegrationCache(storeWith(rolled), newRing, 0);
+      const cache = new IntegrationCache(storeWith(rolled), newRing, { ttlMs: 0, maxStaleMs: 0 });
       expect(await cache.get('int_1', at(2 * 3600_000))).toMatchObject({ secrets: ['whsec_new'], unreadable: [] });
     });
 
     it('reports a secret that still verifies but cannot be opened, and keeps the others', async () => {
       const rolled = rolledKeepingOld(1);
-      const cache = new IntegrationCache(storeWith(rolled), newRing, 60_000);
+      const cache = new IntegrationCache(storeWith(rolled), newRing, { ttlMs: 60_000, maxStaleMs: 0 });
       expect(await cache.get('int_1', t0)).toMatchObject({ secrets: ['whsec_new'], unreadable: [{ keyId: 'k1', reason: 'key_missing' }] });
       // The roll window closes: the unreadable one stops mattering without a reload.
       expect(await cache.get('int_1', at(3600_000 + 1))).toMatchObject({ secrets: ['whsec_new'], unreadable: [] });

@@ -23,6 +23,18 @@ interface Entry {
   value: Loaded | null;
   loadedAt: number;
   pending?: Promise<ResolvedIntegration | null>;
+  /** After a failed reload: until then, requests use the copy without trying MongoDB again. */
+  retryAt?: number;
+}
+
+export interface IntegrationCacheOptions {
+  /** Admin changes are visible after this (plus one reload). */
+  ttlMs: number;
+  /** How far past the TTL a copy may still answer while a reload runs or after it failed. */
+  maxStaleMs: number;
+  maxEntries?: number;
+  /** A reload failed and the request was answered from the copy (`ageMs` old). */
+  onStaleAnswer?: (id: string, err: unknown, ageMs: number) => void;
 }
 
 /**
@@ -30,40 +42,60 @@ interface Entry {
  * per webhook; admin changes (new secret, disable) are visible within ttlMs (plus one reload). Concurrent misses
  * for the same id share one query. Roll expiries are re-evaluated on every hit, not only on reload.
  *
- * Past the TTL, the request that finds the copy expired reloads it and waits (it sees admin's latest change). Other
- * requests for that integration arriving while the reload runs are answered from the copy, for at most
- * `maxStaleMs` past the TTL: a slow MongoDB (a failover, a busy server) then holds up one webhook per TTL instead
- * of every webhook of that integration until it answers. An unknown id is never served stale: a just-created
- * integration must be found by the webhook that waits for the reload.
+ * Past the TTL, the request that finds the copy expired reloads it and waits (it sees admin's latest change). A copy
+ * at most `maxStaleMs` past the TTL still answers, so that a slow or unreachable MongoDB (a failover, a busy server)
+ * does not hold up or refuse the webhooks of integrations the gateway knows: the requests that arrive while the reload
+ * runs, the one that waited when the reload fails, and, for one TTL after a failure, the ones after it (then the next
+ * request tries MongoDB again). An unknown id or an older copy waits for MongoDB and fails with it (the route answers
+ * 503): a just-created integration must be found by the webhook that waits for the reload.
  */
 export class IntegrationCache {
   private readonly entries = new Map<string, Entry>();
+  private readonly ttlMs: number;
+  private readonly maxStaleMs: number;
+  private readonly maxEntries: number;
+  private readonly onStaleAnswer: NonNullable<IntegrationCacheOptions['onStaleAnswer']>;
 
   constructor(
     private readonly store: Pick<IntegrationStore, 'get'>,
     private readonly keyring: Keyring,
-    private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-    private readonly maxStaleMs = 60_000,
-  ) {}
+    options: IntegrationCacheOptions,
+  ) {
+    this.ttlMs = options.ttlMs;
+    this.maxStaleMs = options.maxStaleMs;
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.onStaleAnswer = options.onStaleAnswer ?? (() => undefined);
+  }
 
   async get(id: string, now = new Date()): Promise<ResolvedIntegration | null> {
+    const t = now.getTime();
     const hit = this.entries.get(id);
-    const age = hit ? now.getTime() - hit.loadedAt : Infinity;
+    const age = hit ? t - hit.loadedAt : Infinity;
     if (hit && age < this.ttlMs) {
       return hit.value ? resolve(hit.value, now) : null;
     }
-    if (hit?.pending) {
-      return hit.value && age < this.ttlMs + this.maxStaleMs ? resolve(hit.value, now) : hit.pending;
-    }
-    const pending = this.load(id, now);
-    this.entries.set(id, { value: hit?.value ?? null, loadedAt: hit?.loadedAt ?? 0, pending });
+    const copy = hit?.value && age < this.ttlMs + this.maxStaleMs ? hit.value : null;
+    if (copy && (hit?.pending || (hit?.retryAt !== undefined && t < hit.retryAt))) return resolve(copy, now);
     try {
-      return await pending;
-    } finally {
-      const e = this.entries.get(id);
-      if (e?.pending === pending) delete e.pending;
+      return await (hit?.pending ?? this.reload(id, hit, t));
+    } catch (err) {
+      if (!copy) throw err;
+      this.onStaleAnswer(id, err, age);
+      return resolve(copy, now);
     }
+  }
+
+  /** One load per id at a time; the entry keeps its copy until the load succeeds. */
+  private reload(id: string, hit: Entry | undefined, t: number): Promise<ResolvedIntegration | null> {
+    const pending = this.load(id, new Date(t));
+    const placeholder: Entry = { value: hit?.value ?? null, loadedAt: hit?.loadedAt ?? 0, pending };
+    this.entries.set(id, placeholder);
+    const failed = () => {
+      delete placeholder.pending;
+      placeholder.retryAt = t + this.ttlMs;
+    };
+    pending.then(undefined, failed); // a success replaced the placeholder (load)
+    return pending;
   }
 
   private async load(id: string, now: Date): Promise<ResolvedIntegration | null> {

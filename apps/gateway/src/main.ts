@@ -102,7 +102,15 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
         },
       },
       webhooks: {
-        integrations: new IntegrationCache(integrations, keyring, config.INTEGRATION_CACHE_TTL_MS, undefined, config.INTEGRATION_CACHE_MAX_STALE_MS),
+        integrations: new IntegrationCache(integrations, keyring, {
+          ttlMs: config.INTEGRATION_CACHE_TTL_MS,
+          maxStaleMs: config.INTEGRATION_CACHE_MAX_STALE_MS,
+          // At most once per TTL per integration (a failed reload is retried one TTL later).
+          onStaleAnswer: (integrationId, err, ageMs) => logger.warn(
+            { integrationId, err: err instanceof Error ? err.message : String(err), cachedCopyAgeMs: ageMs },
+            'integration reload failed (MongoDB unavailable?); webhooks answered from the cached copy',
+          ),
+        }),
         adapters: providerAdapters,
         publisher,
         deliveries,

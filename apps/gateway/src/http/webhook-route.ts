@@ -6,7 +6,7 @@ import type { Request, Response } from 'express';
 import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
 import type { IntegrationCache } from '../integration-cache';
 import type { JsonObject, VerificationResult, VerifyWebhookInput } from '../signatures';
-import { sendError } from './errors';
+import { isDatabaseError, sendError } from './errors';
 import { RecentSet } from './lru';
 
 export type WebhookProvider = Exclude<IntegrationProvider, 'manual'>;
@@ -91,7 +91,20 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
       finish(status, status === 503 ? 'unavailable' : 'rejected', loggedCode);
     };
 
-    const integration = await deps.integrations.get(integrationId);
+    let integration: Awaited<ReturnType<WebhookDeps['integrations']['get']>>;
+    try {
+      integration = await deps.integrations.get(integrationId);
+    } catch (err) {
+      if (!isDatabaseError(err)) {
+        finish(500, 'rejected', 'internal_error');
+        throw err;
+      }
+      // MongoDB unreachable and no usable cached copy: the provider retries a 503. The attempt is still logged for
+      // support (the recorder keeps it until MongoDB answers again).
+      deps.logger.warn({ integrationId, err: (err as Error).message, trace_id: trace?.traceId }, 'integration lookup failed: MongoDB unavailable; webhook refused with 503');
+      res.setHeader('Retry-After', String(deps.retryAfterSeconds));
+      return reject(503, 'unavailable', 'Metrivo cannot look this integration up right now; the provider will retry.', 'database_unavailable');
+    }
     if (!integration) return reject(404, 'unknown_integration', `No integration with id "${integrationId}".`);
     delivery.websiteId = integration.doc.websiteId;
     if (integration.doc.provider !== provider) {
