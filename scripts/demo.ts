@@ -11,13 +11,12 @@
 // Exits 1 when the demo did not work (an app refused a step, or the payment is not in the ledger after 30 s), 2 on
 // bad usage.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { TOPICS, type SessionEvent } from '@metrivo/contracts';
 import { hashEmail } from '@metrivo/crypto';
 import { BatchingProducer, createKafka } from '@metrivo/kafka';
 import { stripeFixtures } from '../apps/gateway/src/test-fixtures';
 import { cli as createCli, runMain } from './cli';
+import { devSetting } from './dev-secrets';
 
 export interface DemoOptions {
   websiteId: string;
@@ -130,10 +129,7 @@ async function backlogHint(o: DemoOptions, deps: DemoDeps): Promise<string> {
 }
 
 function secrets(): { adminToken: string; emailHashKey: string } {
-  const file = join(__dirname, '..', '.local', 'dev-secrets.json');
-  const fromFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
-  const pick = (name: string) => process.env[name] ?? fromFile[name] ?? '';
-  return { adminToken: pick('METRIVO_ADMIN_TOKEN'), emailHashKey: pick('METRIVO_EMAIL_HASH_KEY') };
+  return { adminToken: devSetting('METRIVO_ADMIN_TOKEN') ?? '', emailHashKey: devSetting('METRIVO_EMAIL_HASH_KEY') ?? '' };
 }
 
 async function main(): Promise<void> {

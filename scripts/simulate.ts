@@ -9,15 +9,13 @@
 // Default: N visitors spread over the last --days, sent in time order at --rate events per second, then a
 // summary with ids to put on a test payment. --live: keeps N visitors active with timestamps of "now",
 // until Ctrl-C. Every event is validated against the SessionEvent contract by the producer.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { TOPICS, type SessionEvent } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, provisionTopics } from '@metrivo/kafka';
 import { cli as createCli } from './cli';
+import { devSetting } from './dev-secrets';
 import { createTrafficModel, suggestTestPayment, type Step, type VisitorPlan } from './simulate-model';
 
 const DAY_MS = 24 * 60 * 60_000;
-const root = join(__dirname, '..');
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -57,13 +55,8 @@ const seed = args.seed !== undefined ? cli.integer('seed', args.seed) : Date.now
 
 /** The tracker's key: explicit environment first, else the development secrets `npm start` generated. */
 function emailHashKey(): string {
-  const fromEnv = process.env.METRIVO_EMAIL_HASH_KEY;
-  if (fromEnv) return fromEnv;
-  const file = join(root, '.local', 'dev-secrets.json');
-  if (existsSync(file)) {
-    const key = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>).METRIVO_EMAIL_HASH_KEY;
-    if (key) return key;
-  }
+  const key = devSetting('METRIVO_EMAIL_HASH_KEY');
+  if (key) return key;
   process.stderr.write('METRIVO_EMAIL_HASH_KEY is not set and .local/dev-secrets.json has none: run `npm start` once, or set it.\n');
   process.exit(2);
 }

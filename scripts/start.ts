@@ -1,32 +1,17 @@
 // `npm start`: the whole system on one machine. Starts the local infrastructure (whatever is not
 // already running), then the four apps with prefixed logs. Ctrl-C stops the apps (SIGTERM → their
 // graceful shutdown) and then the infrastructure this command started.
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import concurrently from 'concurrently';
 import { infraDown, infraUp } from '../infra/local/launcher';
+import { ensureDevSecrets } from './dev-secrets';
 
 const root = join(__dirname, '..');
-
-/** Development secrets, generated once per checkout and kept in the ignored .local folder. */
-function devSecrets(): Record<string, string> {
-  const file = join(root, '.local', 'dev-secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-  mkdirSync(join(root, '.local'), { recursive: true });
-  const secrets = {
-    METRIVO_EMAIL_HASH_KEY: randomBytes(32).toString('hex'),
-    METRIVO_SECRET_KEYS: `dev1:${randomBytes(32).toString('base64')}`,
-    METRIVO_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
-  };
-  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
-  return secrets;
-}
 
 async function main(): Promise<void> {
   const infra = await infraUp({ log: (line) => console.log(`[infra] ${line}`) });
   const env = {
-    ...devSecrets(),
+    ...ensureDevSecrets(),
     // Explicit environment wins over generated development values.
     ...process.env,
     KAFKA_BROKERS: infra.kafkaBrokers.join(','),
