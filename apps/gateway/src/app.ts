@@ -1,6 +1,7 @@
 import { healthzHandler, readyzHandler, requestTrace, traceRequests, type HealthOptions } from '@metrivo/observability';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { isDatabaseError, sendError } from './http/errors';
+import { isDatabaseUnavailable } from './database-errors';
+import { sendError } from './http/errors';
 import { manualHandler, requireApiKey, type ManualApiDeps } from './http/manual-api';
 import { webhookHandler, type WebhookDeps, type WebhookProvider } from './http/webhook-route';
 
@@ -69,11 +70,11 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     if (e.type === 'entity.parse.failed') return sendError(res, 400, 'invalid_payload', 'The body is not valid JSON.');
     if (e.type === 'request.aborted') return;
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, 'bad_request', e.message ?? 'Bad request.');
-    const infra = isDatabaseError(err);
+    const infra = isDatabaseUnavailable(err);
     deps.logger.error({ err, path: req.path, trace_id: requestTrace(req)?.traceId }, infra ? 'database unavailable' : 'unhandled error');
     if (res.headersSent) return;
     if (infra) {
-      res.setHeader('Retry-After', '10');
+      res.setHeader('Retry-After', String(deps.webhooks.retryAfterSeconds));
       return sendError(res, 503, 'unavailable', 'A Metrivo dependency is unavailable; retry shortly.');
     }
     sendError(res, 500, 'internal_error', 'Unexpected error; it has been logged.');

@@ -21,9 +21,12 @@ export const gatewayEnvSchema = commonEnvSchema.extend({
   /** How long a webhook may wait for Kafka's acknowledgement before it gets 503 + Retry-After. */
   KAFKA_SEND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
-  /** Integrations and secrets are cached; admin changes are visible within this many ms. */
+  /** Integrations and secrets are cached; admin changes are visible within this many ms (plus one reload) while MongoDB answers. */
   INTEGRATION_CACHE_TTL_MS: z.coerce.number().int().nonnegative().default(2000),
-  /** While one request reloads an expired integration, others use the copy if it is at most this much past the TTL. */
+  /**
+   * A cached integration still answers this far past the TTL while its reload runs, or after the reload failed with
+   * MongoDB unavailable (retried a TTL later); see IntegrationCache.
+   */
   INTEGRATION_CACHE_MAX_STALE_MS: z.coerce.number().int().nonnegative().default(60_000),
   DELIVERY_LOG_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
 });

@@ -48,23 +48,42 @@ describe('IntegrationCache', () => {
     expect(store.calls).toHaveLength(2);
   });
 
+  it('keeps at most maxEntries, evicting the least recently loaded (a reload of a cached id evicts nothing)', async () => {
+    const calls: string[] = [];
+    const store = { get: async (id: string) => { calls.push(id); return { ...first, _id: id }; } };
+    const cache = new IntegrationCache(store, ring, { ttlMs: 1000, maxStaleMs: 0, maxEntries: 2 });
+    await cache.get('a', t0);
+    await cache.get('b', at(10));
+    await cache.get('a', at(1200)); // expired: reloaded, now the most recent
+    await cache.get('b', at(1300)); // expired too
+    expect(cache.size).toBe(2);
+    await cache.get('a', at(1400)); // still cached: no query
+    await cache.get('c', at(1500)); // evicts a (loaded at 1200, before b at 1300)
+    await cache.get('b', at(1600)); // still cached
+    expect(calls).toEqual(['a', 'b', 'a', 'b', 'c']);
+    await cache.get('a', at(1700));
+    expect(calls.at(-1)).toBe('a');
+    expect(cache.size).toBe(2);
+  });
+
   describe('past the TTL: one request reloads; the copy answers while MongoDB is slow or failing', () => {
     /** A store whose answers wait until released, so requests can arrive while a reload is in flight. */
     function gatedStore(doc: IntegrationDoc | null) {
       let current: IntegrationDoc | null = doc;
       let failNext = false;
+      let failure: Error | undefined;
       const waiting: Array<() => void> = [];
       const store = {
         calls: 0,
         set(d: IntegrationDoc | null) { current = d; },
-        failNextLoad() { failNext = true; },
+        failNextLoad(err?: Error) { failNext = true; failure = err; },
         release() { for (const go of waiting.splice(0)) go(); },
         get: async () => {
           store.calls += 1;
           await new Promise<void>((r) => waiting.push(r));
           if (failNext) {
             failNext = false;
-            throw Object.assign(new Error('server selection timed out'), { name: 'MongoServerSelectionError' });
+            throw failure ?? Object.assign(new Error('server selection timed out'), { name: 'MongoServerSelectionError' });
           }
           return current;
         },
@@ -72,8 +91,8 @@ describe('IntegrationCache', () => {
       return store;
     }
     /** A cache over `store` (TTL 1 s) that loaded its copy at t0, and the first answer. */
-    async function loadedAtT0(store: ReturnType<typeof gatedStore>, maxStaleMs: number, onStaleAnswer?: (id: string, err: unknown, ageMs: number) => void) {
-      const cache = new IntegrationCache(store, ring, { ttlMs: 1000, maxStaleMs, ...(onStaleAnswer ? { onStaleAnswer } : {}) });
+    async function loadedAtT0(store: ReturnType<typeof gatedStore>, maxStaleMs: number, onStaleAnswer?: (id: string, err: unknown, ageMs: number) => void, ttlMs = 1000) {
+      const cache = new IntegrationCache(store, ring, { ttlMs, maxStaleMs, ...(onStaleAnswer ? { onStaleAnswer } : {}) });
       const answer = cache.get('int_1', t0);
       store.release();
       return { cache, answer: await answer };
@@ -143,6 +162,28 @@ describe('IntegrationCache', () => {
       expect(stale).toHaveLength(1);
     });
 
+    it('MongoDB failing slowly (past a TTL): the next TTL without retries is counted from the failure', async () => {
+      const store = gatedStore(first);
+      const { cache } = await loadedAtT0(store, 60_000, undefined, 50);
+      store.failNextLoad();
+      const reloading = cache.get('int_1', at(100));
+      await new Promise((r) => setTimeout(r, 120)); // the driver's server selection timeout, longer than the TTL
+      store.release();
+      expect((await reloading)?.secrets).toEqual(['whsec_old']);
+      // 100 ms after the reload started but well within a TTL of its failure: the copy, no new query
+      expect(await settledWithin(cache.get('int_1', at(200)))).toMatchObject({ secrets: ['whsec_old'] });
+      expect(store.calls).toBe(2);
+    });
+
+    it('only "MongoDB unavailable" falls back to the copy: any other failure fails the request', async () => {
+      const store = gatedStore(first);
+      const { cache } = await loadedAtT0(store, 60_000);
+      store.failNextLoad(new TypeError("Cannot read properties of undefined (reading 'secrets')"));
+      const reloading = cache.get('int_1', at(1500));
+      store.release();
+      await expect(reloading).rejects.toThrow(TypeError);
+    });
+
     it('MongoDB failing: a copy older than the TTL plus maxStaleMs, or none (unknown id), fails with it', async () => {
       const store = gatedStore(first);
       const { cache } = await loadedAtT0(store, 500);
@@ -157,10 +198,12 @@ describe('IntegrationCache', () => {
       const miss = cache2.get('int_2', t0);
       unknown.release();
       await expect(miss).rejects.toThrow('server selection timed out');
+      expect(cache2.size).toBe(0); // junk ids posted while MongoDB is down leave nothing behind
       const retried = cache2.get('int_2', t0); // no copy to fall back on: every request asks MongoDB
       unknown.release();
       expect(await retried).toBeNull();
       expect(unknown.calls).toBe(2);
+      expect(cache2.size).toBe(1); // a known absence is cached like an integration
     });
   });
 

@@ -1,5 +1,6 @@
 import type { Keyring } from '@metrivo/crypto';
 import { openSecretsWithExpiry, type IntegrationDoc, type IntegrationStore, type UnreadableSecret } from '@metrivo/integration-store';
+import { isDatabaseUnavailable } from './database-errors';
 
 export interface ResolvedIntegration {
   doc: IntegrationDoc;
@@ -30,7 +31,7 @@ interface Entry {
 export interface IntegrationCacheOptions {
   /** Admin changes are visible after this (plus one reload). */
   ttlMs: number;
-  /** How far past the TTL a copy may still answer while a reload runs or after it failed. */
+  /** How far past the TTL a copy may still answer while a reload runs or after it failed with MongoDB unavailable. */
   maxStaleMs: number;
   maxEntries?: number;
   /** A reload failed and the request was answered from the copy (`ageMs` old). */
@@ -47,7 +48,12 @@ export interface IntegrationCacheOptions {
  * does not hold up or refuse the webhooks of integrations the gateway knows: the requests that arrive while the reload
  * runs, the one that waited when the reload fails, and, for one TTL after a failure, the ones after it (then the next
  * request tries MongoDB again). An unknown id or an older copy waits for MongoDB and fails with it (the route answers
- * 503): a just-created integration must be found by the webhook that waits for the reload.
+ * 503): a just-created integration must be found by the webhook that waits for the reload. Only "MongoDB unavailable"
+ * errors fall back to the copy; anything else is a bug and fails the request.
+ *
+ * The price: while MongoDB cannot be read, disabling an integration or removing a secret in admin cannot reach the
+ * gateway either, so the old copy keeps answering until it is `ttlMs + maxStaleMs` old (counted when the webhook
+ * arrives; its answer may come a driver timeout later).
  */
 export class IntegrationCache {
   private readonly entries = new Map<string, Entry>();
@@ -67,6 +73,11 @@ export class IntegrationCache {
     this.onStaleAnswer = options.onStaleAnswer ?? (() => undefined);
   }
 
+  /** Entries held (integrations, and ids known not to exist), for metrics and tests. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   async get(id: string, now = new Date()): Promise<ResolvedIntegration | null> {
     const t = now.getTime();
     const hit = this.entries.get(id);
@@ -79,7 +90,7 @@ export class IntegrationCache {
     try {
       return await (hit?.pending ?? this.reload(id, hit, t));
     } catch (err) {
-      if (!copy) throw err;
+      if (!copy || !isDatabaseUnavailable(err)) throw err;
       this.onStaleAnswer(id, err, age);
       return resolve(copy, now);
     }
@@ -87,12 +98,19 @@ export class IntegrationCache {
 
   /** One load per id at a time; the entry keeps its copy until the load succeeds. */
   private reload(id: string, hit: Entry | undefined, t: number): Promise<ResolvedIntegration | null> {
+    const startedWall = Date.now();
     const pending = this.load(id, new Date(t));
     const placeholder: Entry = { value: hit?.value ?? null, loadedAt: hit?.loadedAt ?? 0, pending };
-    this.entries.set(id, placeholder);
+    this.put(id, placeholder);
     const failed = () => {
+      if (this.entries.get(id) !== placeholder) return;
+      // Nothing to fall back on (an id never found): keep no entry, so that junk ids cannot fill the map while
+      // MongoDB is down.
+      if (placeholder.value === null) return void this.entries.delete(id);
       delete placeholder.pending;
-      placeholder.retryAt = t + this.ttlMs;
+      // One TTL from the failure, not from the start of the reload: a driver that gave up after its server selection
+      // timeout (longer than the TTL) must not be asked again by the very next webhook.
+      placeholder.retryAt = t + (Date.now() - startedWall) + this.ttlMs;
     };
     pending.then(undefined, failed); // a success replaced the placeholder (load)
     return pending;
@@ -101,9 +119,19 @@ export class IntegrationCache {
   private async load(id: string, now: Date): Promise<ResolvedIntegration | null> {
     const doc = await this.store.get(id);
     const value = doc ? { doc, ...openSecretsWithExpiry(doc, this.keyring, now) } : null;
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(id, { value, loadedAt: now.getTime() });
+    this.put(id, { value, loadedAt: now.getTime() });
     return value ? resolve(value, now) : null;
+  }
+
+  /**
+   * Sets the entry as the most recently loaded one (Map order = load order), evicting the least recently loaded entry
+   * when a new id would exceed `maxEntries`: busy integrations reload every TTL and stay.
+   */
+  private put(id: string, entry: Entry): void {
+    if (!this.entries.delete(id) && this.entries.size >= this.maxEntries) {
+      this.entries.delete(this.entries.keys().next().value as string);
+    }
+    this.entries.set(id, entry);
   }
 }
 

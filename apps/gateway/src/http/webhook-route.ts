@@ -6,7 +6,8 @@ import type { Request, Response } from 'express';
 import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
 import type { IntegrationCache } from '../integration-cache';
 import type { JsonObject, VerificationResult, VerifyWebhookInput } from '../signatures';
-import { isDatabaseError, sendError } from './errors';
+import { isDatabaseUnavailable } from '../database-errors';
+import { sendError } from './errors';
 import { RecentSet } from './lru';
 
 export type WebhookProvider = Exclude<IntegrationProvider, 'manual'>;
@@ -95,7 +96,7 @@ export function webhookHandler(provider: WebhookProvider, deps: WebhookDeps) {
     try {
       integration = await deps.integrations.get(integrationId);
     } catch (err) {
-      if (!isDatabaseError(err)) {
+      if (!isDatabaseUnavailable(err)) {
         finish(500, 'rejected', 'internal_error');
         throw err;
       }
