@@ -1,17 +1,15 @@
 // The gateway while MongoDB is unreachable. The shared MongoDB server cannot be stopped (other test files use it),
-// so this gateway reaches it through a TCP proxy with a switch: while "down", the proxy cuts every connection and
-// drops new ones at once, as a failed-over or partitioned server looks to the driver.
+// so this gateway reaches it through a switchable TCP proxy (@metrivo/testing's SwitchableMongoProxy).
 //
 // What a provider and support should see: webhooks of an integration the gateway already knows keep being accepted
 // from its cached copy for INTEGRATION_CACHE_MAX_STALE_MS past the cache TTL; after that, and for an integration it
 // does not know, 503 `unavailable` with Retry-After (never a 404: the integration may well exist); every attempt
 // reaches the delivery log once MongoDB is back; Kafka gets each accepted event exactly once.
-import * as net from 'node:net';
 import { TOPICS } from '@metrivo/contracts';
 import { generateKeyringEntry, parseKeyring } from '@metrivo/crypto';
 import { DeliveryLog, IntegrationStore, type DeliveryDoc } from '@metrivo/integration-store';
 import { createKafka, startGroupAtEnd } from '@metrivo/kafka';
-import { brokers, mongodbUri, runId, waitFor } from '@metrivo/testing';
+import { brokers, mongodbUri, runId, SwitchableMongoProxy, waitFor } from '@metrivo/testing';
 import type { Consumer } from 'kafkajs';
 import { logLevel } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
@@ -25,58 +23,11 @@ const SECRET_KEYS = generateKeyringEntry('mo1');
 const CACHE_TTL_MS = 300;
 const MAX_STALE_MS = 3000;
 
-/** A TCP proxy to MongoDB that can be switched off: open connections are cut, new ones closed on arrival. */
-class SwitchableProxy {
-  private down = false;
-  private readonly sockets = new Set<net.Socket>();
-  private readonly server: net.Server;
-
-  private constructor(upstream: { host: string; port: number }) {
-    this.server = net.createServer((client) => {
-      if (this.down) return void client.destroy();
-      const server = net.connect(upstream);
-      for (const [a, b] of [[client, server], [server, client]] as const) {
-        this.sockets.add(a);
-        a.once('close', () => {
-          this.sockets.delete(a);
-          b.destroy();
-        });
-        a.on('error', () => undefined);
-        a.pipe(b);
-      }
-    });
-  }
-
-  static async start(upstream: { host: string; port: number }): Promise<SwitchableProxy> {
-    const proxy = new SwitchableProxy(upstream);
-    await new Promise<void>((resolve, reject) => proxy.server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
-    return proxy;
-  }
-
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  goDown(): void {
-    this.down = true;
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  comeBack(): void {
-    this.down = false;
-  }
-
-  async close(): Promise<void> {
-    this.goDown();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const websiteId = `w_gwmongo_${runId}`;
 const stripeSecret = stripeFixtures.stripeWebhookSecret();
-let proxy: SwitchableProxy;
+let proxy: SwitchableMongoProxy;
 let gateway: Awaited<ReturnType<typeof startGateway>>;
 let mongo: MongoClient;
 let db: Db;
@@ -85,8 +36,7 @@ let tap: Consumer;
 const published: string[] = [];
 
 beforeAll(async () => {
-  const upstream = new URL(mongodbUri());
-  proxy = await SwitchableProxy.start({ host: upstream.hostname, port: Number(upstream.port || 27017) });
+  proxy = await SwitchableMongoProxy.start();
   const dbName = `metrivo_gateway_mongo_outage_${runId}`;
   mongo = new MongoClient(mongodbUri(), { serverSelectionTimeoutMS: 5000 });
   await mongo.connect();
@@ -112,7 +62,7 @@ beforeAll(async () => {
   gateway = await startGateway(loadGatewayConfig({
     ...process.env,
     KAFKA_BROKERS: brokers(),
-    MONGODB_URI: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`,
+    MONGODB_URI: proxy.uri,
     MONGODB_DB: dbName,
     GATEWAY_PORT: '0',
     METRIVO_EMAIL_HASH_KEY: `gateway-mongo-outage-${runId}`,

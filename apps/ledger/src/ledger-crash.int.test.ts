@@ -1,71 +1,41 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BatchingProducer } from '@metrivo/kafka';
-import type { Kafka } from 'kafkajs';
-import { MongoClient } from 'mongodb';
 import { startLedger, type LedgerApp } from './main';
-import { createLedgerStore, LedgerConflictError, type LedgerStore } from './ledger-store';
+import { createLedgerStore, LedgerConflictError } from './ledger-store';
 import {
-  apiFigures,
-  dropDatabase,
-  entryIdsOf,
+  expectSameAsReference,
   fastConsumer,
-  mongodbUri,
+  ledgerScenario,
   publishStates,
-  runId,
-  startGroupAtEnd,
-  storeFigures,
+  scenarioResources,
   testConfig,
-  testKafka,
   testLogger,
-  uniqueId,
   waitForRecorded,
+  type ScenarioResources,
 } from './test-support/int-helpers';
-import { expectedSummary, inOrder, latestOf, paymentHistories } from './test-support/workload';
 
 /**
  * Kill the ledger in the middle of a batch (SIGKILL of a real process, after it wrote a batch's entries and
  * before it advanced the payment records and committed the offsets), restart it on the same database and
  * consumer group, and check it converges to exactly what a ledger that never crashed holds.
  */
-const prefix = `w_led_${runId}_crash`;
-const websiteId = `${prefix}_1`;
-const database = uniqueId('ledger_int_crash');
-const referenceDb = uniqueId('ledger_int_crash_ref');
-const groupId = uniqueId('ledger-crash');
+const scenario = ledgerScenario('crash', 23);
+const { prefix, websiteId, database, groupId, states, latest } = scenario;
 const repoRoot = join(__dirname, '..', '..', '..');
 
-let kafka: Kafka;
-let producer: BatchingProducer;
+let resources: ScenarioResources;
 let child: ChildProcess | undefined;
 let app: LedgerApp | undefined;
-let referenceClient: MongoClient;
-let reference: LedgerStore;
-
-const histories = paymentHistories({ websiteId, payments: 14, seed: 23 });
-const states = inOrder(histories);
-const latest = latestOf(histories);
 
 beforeAll(async () => {
-  kafka = testKafka('ledger-crash');
-  producer = new BatchingProducer(kafka);
-  await producer.connect();
-  await startGroupAtEnd(kafka, groupId);
-  // The reference: the same states applied straight to a store that never crashes.
-  referenceClient = new MongoClient(mongodbUri());
-  await referenceClient.connect();
-  reference = createLedgerStore(referenceClient.db(referenceDb));
-  await reference.ensureIndexes();
-  await reference.applyStates(states);
+  resources = await scenarioResources(scenario, 'ledger-crash');
 }, 30_000);
 
 afterAll(async () => {
   child?.kill('SIGKILL');
   await app?.stop();
-  await producer?.disconnect();
-  await referenceClient?.close();
-  await Promise.all([dropDatabase(database), dropDatabase(referenceDb)]);
+  await resources?.close();
 }, 30_000);
 
 /** Starts the crashing ledger process; resolves with a reader of its JSON lines. */
@@ -117,23 +87,17 @@ describe('ledger crash in the middle of a batch', () => {
   it('converges after SIGKILL and restart to what a ledger that never crashed holds', async () => {
     const crashing = startCrashingLedger();
     await crashing.next('ready', 30_000);
-    await publishStates(producer, states);
+    await publishStates(resources.producer, states);
     const hanging = await crashing.next('hanging', 30_000);
     expect(hanging.entries).toBeGreaterThan(0);
     child!.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
 
     // What the crash left: entries written for payments whose records are still pending, offsets not committed.
-    const client = new MongoClient(mongodbUri());
-    await client.connect();
-    try {
-      const crashed = createLedgerStore(client.db(database));
-      const report = await crashed.reconcileRecorded(websiteId);
-      expect(report.pendingPayments).toBeGreaterThan(0);
-      expect(await crashed.entries.countDocuments({ websiteId })).toBeGreaterThan(0);
-    } finally {
-      await client.close();
-    }
+    const crashed = createLedgerStore(resources.client.db(database));
+    const report = await crashed.reconcileRecorded(websiteId);
+    expect(report.pendingPayments).toBeGreaterThan(0);
+    expect(await crashed.entries.countDocuments({ websiteId })).toBeGreaterThan(0);
 
     // Restart on the same database and group. Its first batch also meets a write conflict (as when another
     // instance moved a record meanwhile): the consumer must retry it, not skip it.
@@ -160,10 +124,6 @@ describe('ledger crash in the middle of a batch', () => {
     expect(metrics.consumer.handlerFailures).toBeGreaterThanOrEqual(1); // retried, with backoff
     expect(conflictsThrown).toBe(1);
 
-    const base = `http://127.0.0.1:${app.port}`;
-    expect(await apiFigures(base, websiteId)).toEqual(await storeFigures(reference, websiteId));
-    expect(await entryIdsOf(app.store, websiteId)).toEqual(await entryIdsOf(reference, websiteId));
-    expect(await app.store.summary({ websiteId, livemode: true })).toEqual(expectedSummary(latest, true));
-    expect(await app.store.reconcileRecorded(websiteId)).toMatchObject({ ok: true, pendingPayments: 0 });
+    await expectSameAsReference({ apiBase: `http://127.0.0.1:${app.port}`, store: app.store }, resources.reference, websiteId, latest);
   }, 90_000);
 });

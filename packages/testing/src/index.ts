@@ -1,8 +1,10 @@
 // Shared by the apps' *.int.test.ts files: the real broker and database that the jest integration global
 // setup started (KAFKA_BROKERS, MONGODB_URI), names unique per run so that tests never see each other's data,
-// consumer-group timings that make joins and shutdowns take a second or two, and polling.
+// consumer-group timings that make joins and shutdowns take a second or two, polling, and a MongoDB that can be
+// switched off for one app under test.
 import { randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
+import { mongodbUri } from './env';
 
 /** Six hex characters, fixed for the whole test process. */
 export const runId = randomBytes(3).toString('hex');
@@ -12,14 +14,8 @@ export function uniqueId(what: string): string {
   return `${what}_${runId}_${randomBytes(3).toString('hex')}`;
 }
 
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through the jest integration project`);
-  return value;
-}
-
-export const brokers = (): string => required('KAFKA_BROKERS');
-export const mongodbUri = (): string => required('MONGODB_URI');
+export { brokers, mongodbUri } from './env';
+export { SwitchableMongoProxy } from './mongo-proxy';
 
 /** Group timings that make joins, rebalances and shutdowns take a second or two. */
 export const fastConsumer = {

@@ -5,10 +5,12 @@ import { paymentStateKey, TOPICS, type PaymentState } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, startGroupAtEnd as startGroupAtEndOf } from '@metrivo/kafka';
 import { createLogger, type Logger } from '@metrivo/observability';
 import type { Kafka } from 'kafkajs';
+import { MongoClient, type Collection, type Db } from 'mongodb';
 import { loadLedgerConfig, type LedgerConfig } from '../env';
-import { paymentDocId, type LedgerStore, type RevenueGrouping } from '../ledger-store';
+import { createLedgerStore, LEDGER_ENTRIES, paymentDocId, type LedgerStore, type RevenueGrouping } from '../ledger-store';
 
-import { brokers, runId, waitFor } from '@metrivo/testing';
+import { brokers, dropDatabase, mongodbUri, runId, uniqueId, waitFor } from '@metrivo/testing';
+import { expectedSummary, inOrder, latestOf, paymentHistories } from './workload';
 
 export { brokers, dropDatabase, fastConsumer, mongodbUri, runId, uniqueId, waitFor } from '@metrivo/testing';
 
@@ -94,4 +96,104 @@ export async function storeFigures(store: LedgerStore, websiteId: string, option
 /** Entry ids of one website, sorted (same revisions applied → same ids, however they were batched). */
 export async function entryIdsOf(store: LedgerStore, websiteId: string): Promise<string[]> {
   return (await store.entries.find({ websiteId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id).sort();
+}
+
+/** Property access on a proxy, with methods bound to the real object (the driver's classes expect `this` to be theirs). */
+function passThrough<T extends object>(target: T, prop: string | symbol): unknown {
+  const value = Reflect.get(target, prop, target) as unknown;
+  return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+}
+
+/**
+ * `db` for `startLedger`'s `wrapDb`, calling `afterInsert` (and waiting for it) after every completed `insertMany` of
+ * ledger entries: the point between "entries written" and "payment records advanced, offsets committed" where the
+ * crash and outage tests strike.
+ */
+export function afterEntriesInsert(db: Db, afterInsert: (count: number, entries: number) => Promise<void> | void): Db {
+  let inserts = 0;
+  const entries = (collection: Collection): Collection =>
+    new Proxy(collection, {
+      get(target, prop) {
+        if (prop !== 'insertMany') return passThrough(target, prop);
+        return async (...args: Parameters<Collection['insertMany']>) => {
+          const result = await target.insertMany(...args);
+          inserts += 1;
+          await afterInsert(inserts, args[0].length);
+          return result;
+        };
+      },
+    });
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop !== 'collection') return passThrough(target, prop);
+      return (name: string, options?: Parameters<Db['collection']>[1]) => {
+        const collection = target.collection(name, options);
+        return name === LEDGER_ENTRIES ? entries(collection) : collection;
+      };
+    },
+  });
+}
+
+/** A website of its own with 14 seeded payment histories, and the databases and consumer group a test of it uses. */
+export function ledgerScenario(name: string, seed: number) {
+  const prefix = `w_led_${runId}_${name}`;
+  const websiteId = `${prefix}_1`;
+  const histories = paymentHistories({ websiteId, payments: 14, seed });
+  return {
+    prefix,
+    websiteId,
+    database: uniqueId(`ledger_int_${name}`),
+    referenceDb: uniqueId(`ledger_int_${name}_ref`),
+    groupId: uniqueId(`ledger-${name}`),
+    states: inOrder(histories),
+    latest: latestOf(histories),
+  };
+}
+
+export interface ScenarioResources {
+  producer: BatchingProducer;
+  /** What a ledger that never failed holds: the scenario's states applied straight to a store of their own. */
+  reference: LedgerStore;
+  /** A direct connection to the test server (not through any proxy). */
+  client: MongoClient;
+  close(): Promise<void>;
+}
+
+/** A connected producer, the scenario's group started at the end of the topic, and the reference ledger. */
+export async function scenarioResources(scenario: ReturnType<typeof ledgerScenario>, clientId: string): Promise<ScenarioResources> {
+  const kafka = testKafka(clientId);
+  const producer = new BatchingProducer(kafka);
+  await producer.connect();
+  await startGroupAtEnd(kafka, scenario.groupId);
+  const client = new MongoClient(mongodbUri());
+  await client.connect();
+  const reference = createLedgerStore(client.db(scenario.referenceDb));
+  await reference.ensureIndexes();
+  await reference.applyStates(scenario.states);
+  return {
+    producer,
+    reference,
+    client,
+    close: async () => {
+      await producer.disconnect();
+      await client.close();
+      await Promise.all([dropDatabase(scenario.database), dropDatabase(scenario.referenceDb)]);
+    },
+  };
+}
+
+/**
+ * The ledger under test holds exactly what `reference` holds for the website: the API's figures, the entry ids, the
+ * summary the latest states imply (live mode), and nothing left pending.
+ */
+export async function expectSameAsReference(
+  under: { apiBase: string; store: LedgerStore },
+  reference: LedgerStore,
+  websiteId: string,
+  latest: readonly PaymentState[],
+): Promise<void> {
+  expect(await apiFigures(under.apiBase, websiteId)).toEqual(await storeFigures(reference, websiteId));
+  expect(await entryIdsOf(under.store, websiteId)).toEqual(await entryIdsOf(reference, websiteId));
+  expect(await under.store.summary({ websiteId, livemode: true })).toEqual(expectedSummary(latest, true));
+  expect(await under.store.reconcileRecorded(websiteId)).toMatchObject({ ok: true, pendingPayments: 0 });
 }
