@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { TOPICS, type NormalizedPaymentEvent, type SessionEvent } from '@metrivo/contracts';
 import type { RecordWrite } from './domain';
 import { BatchingProducer, provisionTopics } from '@metrivo/kafka';
+import { SwitchableMongoProxy } from '@metrivo/testing';
 import type { Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { stateContent } from './domain';
@@ -84,6 +85,48 @@ function workload(w: string): { tracker: SessionEvent[]; payments: NormalizedPay
   return { tracker, payments: normalizeStripe(w, emailHashKey, stripeEvents) };
 }
 
+/**
+ * What an uninterrupted run makes of `w`'s workload (the reference edge, fed in one go) is exactly what reached the
+ * topic, with revisions in order, every one confirmed published in `app`'s records and stored as published.
+ */
+async function expectFinalStates(w: string, { tracker, payments }: ReturnType<typeof workload>, app: AttributionApp): Promise<void> {
+  const reference = createReferenceEdge(w);
+  reference.ingestTracker(tracker, new Date().toISOString());
+  reference.ingestPayments(payments, new Date().toISOString());
+  const expected = [...reference.latestStates().values()]
+    .filter((s) => s.status !== 'merged')
+    .map(stateContent)
+    .sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1));
+  expect(expected.map((s) => s.attribution.confidence).sort()).toEqual(['high', 'high', 'high', 'high', 'low', 'medium', 'none']);
+
+  const liveContents = () => reader.live(w).map(stateContent);
+  await reader.waitFor(() => stableStringify(liveContents()) === stableStringify(expected), 'the final states', 40_000).catch((err: unknown) => {
+    expect(liveContents()).toEqual(expected); // shows the difference
+    throw err;
+  });
+  expect(revisionViolations(reader.received)).toEqual([]);
+  const allKeys = [...reader.latest(w).keys()];
+  // The states can reach the topic while `app`'s database is still away (outage test): the poll waits through that.
+  const confirmed = async () => (await app.stores.records.findByKeys(w, allKeys)).every((r) => r.pendingPublish === null);
+  await waitFor(() => confirmed().catch(() => false), 20_000, 'every revision to be confirmed published');
+  const stored = await app.stores.records.findByKeys(w, expected.map((s) => s.paymentKey));
+  expect(stored.map((r) => stateContent(r.state)).sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1))).toEqual(expected);
+}
+
+/**
+ * A website, database and group of their own (the group at the end of the topics). Instances of other tests consume
+ * the same topics into their own databases and would publish this website's states too: they are stopped first.
+ */
+async function runAlone(name: string): Promise<{ w: string; dbName: string; groupId: string }> {
+  await Promise.all(apps.splice(0).map((a) => a.stop()));
+  const w = `${prefix}_${shortId('w')}`;
+  const dbName = uniqueId(`test_attribution_${name}`);
+  const groupId = uniqueId(`test-attribution-${name}`);
+  databases.push(dbName);
+  await startGroupAtEnd(kafka, groupId, [TOPICS.payments.name, TOPICS.visitorSessions.name]);
+  return { w, dbName, groupId };
+}
+
 async function startInstance(dbName: string, groupId: string): Promise<AttributionApp> {
   const app = await startAttribution(testConfig({ MONGODB_DB: dbName, KAFKA_GROUP_ID: groupId }), {
     logger: testLogger(),
@@ -94,7 +137,7 @@ async function startInstance(dbName: string, groupId: string): Promise<Attributi
   return app;
 }
 
-describe('a crash mid-batch (real broker and database)', () => {
+describe('a crash or a MongoDB outage mid-batch (real broker and database)', () => {
   it('SIGKILL between the record writes and the produce, restart as two instances → the same final states as an uninterrupted run', async () => {
     const w = `${prefix}_${shortId('w')}`;
     const dbName = uniqueId('test_attribution_crash');
@@ -105,7 +148,8 @@ describe('a crash mid-batch (real broker and database)', () => {
     const db = client.db(dbName);
     cleanups.push(() => client.close());
     await startGroupAtEnd(kafka, groupId, [TOPICS.payments.name, TOPICS.visitorSessions.name]);
-    const { tracker, payments } = workload(w);
+    const work = workload(w);
+    const { tracker, payments } = work;
 
     // node itself with tsx as a loader: SIGKILL to the tsx CLI would leave its node child running.
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=metrivo-source', join(__dirname, 'test-support', 'run-until-killed.ts')], {
@@ -145,40 +189,11 @@ describe('a crash mid-batch (real broker and database)', () => {
     expect(reader.states(w)).toEqual([]);
     const restarted = await Promise.all([startInstance(dbName, groupId), startInstance(dbName, groupId)]);
 
-    const reference = createReferenceEdge(w);
-    reference.ingestTracker(tracker, new Date().toISOString());
-    reference.ingestPayments(payments, new Date().toISOString());
-    const expected = [...reference.latestStates().values()]
-      .filter((s) => s.status !== 'merged')
-      .map(stateContent)
-      .sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1));
-    expect(expected.map((s) => s.attribution.confidence).sort()).toEqual(['high', 'high', 'high', 'high', 'low', 'medium', 'none']);
-
-    const liveContents = () => reader.live(w).map(stateContent);
-    await reader.waitFor(() => stableStringify(liveContents()) === stableStringify(expected), 'the final states', 40_000).catch((err: unknown) => {
-      expect(liveContents()).toEqual(expected); // shows the difference
-      throw err;
-    });
-    expect(revisionViolations(reader.received)).toEqual([]);
-    const allKeys = [...reader.latest(w).keys()];
-    await waitFor(
-      async () => (await restarted[0]!.stores.records.findByKeys(w, allKeys)).every((r) => r.pendingPublish === null),
-      10_000,
-      'every revision to be confirmed published',
-    );
-    const stored = await restarted[0]!.stores.records.findByKeys(w, expected.map((s) => s.paymentKey));
-    expect(stored.map((r) => stateContent(r.state)).sort((a, b) => (a.paymentKey < b.paymentKey ? -1 : 1))).toEqual(expected);
+    await expectFinalStates(w, work, restarted[0]!);
   }, 80_000);
 
   it('the initial’s upgraded record written, the renewal’s write lost (crash between the two writes) → the retry aligns the renewal', async () => {
-    // Instances of other tests consume the same topics into their own databases and would publish this
-    // website's states too: only this test's instance may run.
-    await Promise.all(apps.splice(0).map((a) => a.stop()));
-    const w = `${prefix}_${shortId('w')}`;
-    const dbName = uniqueId('test_attribution_partial');
-    const groupId = uniqueId('test-attribution-partial');
-    databases.push(dbName);
-    await startGroupAtEnd(kafka, groupId, [TOPICS.payments.name, TOPICS.visitorSessions.name]);
+    const { w, dbName, groupId } = await runAlone('partial');
     const app = await startInstance(dbName, groupId);
     await app.consumer.joined;
 
@@ -222,4 +237,45 @@ describe('a crash mid-batch (real broker and database)', () => {
     expect(stored[0]!.state.attribution).toEqual({ ...first.attribution, matchedBy: 'subscription' });
     expect(revisionViolations(reader.received)).toEqual([]);
   }, 60_000);
+
+  it('MongoDB cut after the payments\' records were written (states produced, their confirmation lost), back 2.5 s later → the same final states', async () => {
+    const { w, dbName, groupId } = await runAlone('outage');
+    const proxy = await SwitchableMongoProxy.start();
+    cleanups.push(() => proxy.close());
+    let cut = false;
+    const app = await startAttribution(testConfig({ MONGODB_URI: proxy.uri, MONGODB_DB: dbName, KAFKA_GROUP_ID: groupId }), {
+      logger: testLogger(),
+      consumer: fastConsumer,
+      onFatalError: (err) => console.error('attribution consumer crashed', err),
+      // Shorter than the outage, so the driver's own retry cannot hide it: the batch fails back to the consumer.
+      mongoClientOptions: { serverSelectionTimeoutMS: 1000 },
+      hooks: {
+        afterRecordWrites: ({ websiteId, path }) => {
+          if (cut || path !== 'payments' || websiteId !== w) return;
+          cut = true;
+          proxy.goDown();
+          setTimeout(() => proxy.comeBack(), 2500);
+        },
+      },
+    });
+    apps.push(app);
+    await app.consumer.joined;
+
+    const work = workload(w);
+    await sendTracker(producer, work.tracker);
+    const client = new MongoClient(mongodbUri()); // direct, not through the proxy
+    await client.connect();
+    cleanups.push(() => client.close());
+    const db = client.db(dbName);
+    await waitFor(
+      async () => (await db.collection('attribution_sessions').countDocuments({ websiteId: w })) === 5 && (await db.collection('attribution_identities').countDocuments({ websiteId: w })) === 1,
+      20_000,
+      'the tracker data to be stored',
+    );
+    await sendPayments(producer, work.payments);
+
+    await expectFinalStates(w, work, app);
+    expect(cut).toBe(true);
+    expect(app.metrics().consumer.handlerFailures).toBeGreaterThanOrEqual(1); // the batch failed and was retried
+  }, 80_000);
 });

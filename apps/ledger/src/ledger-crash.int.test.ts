@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SwitchableMongoProxy } from '@metrivo/testing';
 import { startLedger, type LedgerApp } from './main';
 import { createLedgerStore, LedgerConflictError } from './ledger-store';
 import {
+  afterEntriesInsert,
   expectSameAsReference,
   fastConsumer,
   ledgerScenario,
@@ -18,7 +20,8 @@ import {
 /**
  * Kill the ledger in the middle of a batch (SIGKILL of a real process, after it wrote a batch's entries and
  * before it advanced the payment records and committed the offsets), restart it on the same database and
- * consumer group, and check it converges to exactly what a ledger that never crashed holds.
+ * consumer group, and check it converges to exactly what a ledger that never crashed holds. Then the same point
+ * without a crash: MongoDB goes away there while the ledger keeps running (see the second describe).
  */
 const scenario = ledgerScenario('crash', 23);
 const { prefix, websiteId, database, groupId, states, latest } = scenario;
@@ -125,5 +128,64 @@ describe('ledger crash in the middle of a batch', () => {
     expect(conflictsThrown).toBe(1);
 
     await expectSameAsReference({ apiBase: `http://127.0.0.1:${app.port}`, store: app.store }, resources.reference, websiteId, latest);
+  }, 90_000);
+});
+
+/**
+ * MongoDB goes away in the middle of a batch while the ledger keeps running: the entries of the batch are written,
+ * then every connection is cut before the payment records are advanced and the offsets committed (the crash point
+ * above). The same process retries the batch until MongoDB is back and must converge to exactly what a ledger that
+ * never lost its database holds: no entry twice, none missing, nothing left pending. The shared server keeps serving
+ * the other tests: this ledger reaches it through a switchable proxy.
+ */
+describe('ledger losing MongoDB in the middle of a batch', () => {
+  const outage = ledgerScenario('outage', 31);
+  const OUTAGE_MS = 2500;
+  let outageResources: ScenarioResources;
+  let proxy: SwitchableMongoProxy;
+  let running: LedgerApp | undefined;
+
+  beforeAll(async () => {
+    outageResources = await scenarioResources(outage, 'ledger-outage');
+    proxy = await SwitchableMongoProxy.start();
+  }, 30_000);
+
+  afterAll(async () => {
+    proxy?.comeBack();
+    await running?.stop();
+    await proxy?.close();
+    await outageResources?.close();
+  }, 30_000);
+
+  it('MongoDB cut after a batch wrote its entries, back seconds later: the running ledger converges to the reference', async () => {
+    let cutAfterEntries = 0;
+    running = await startLedger(
+      testConfig({ MONGODB_URI: proxy.uri, MONGODB_DB: outage.database, KAFKA_GROUP_ID: outage.groupId, LEDGER_MAX_RECORDS_PER_BATCH: '3' }),
+      {
+        logger: testLogger(),
+        consumer: fastConsumer,
+        acceptState: (s) => s.websiteId.startsWith(outage.prefix),
+        // Shorter than the outage, so the driver's own retry (it waits for a server up to this long) cannot hide it
+        // and the batch fails back to the consumer.
+        mongoClientOptions: { serverSelectionTimeoutMS: 1000 },
+        wrapDb: (db) =>
+          afterEntriesInsert(db, (inserts, entries) => {
+            if (inserts !== 2) return;
+            cutAfterEntries = entries;
+            proxy.goDown();
+            setTimeout(() => proxy.comeBack(), OUTAGE_MS);
+          }),
+      },
+    );
+    await running.consumer.joined;
+    await publishStates(outageResources.producer, outage.states);
+
+    // Watched through a direct connection: the ledger's own store is behind the proxy.
+    const recorded = createLedgerStore(outageResources.client.db(outage.database));
+    await waitForRecorded(recorded, outage.latest, 60_000);
+    expect(cutAfterEntries).toBeGreaterThan(0); // the cut happened, after a batch's entries were written
+    expect(running.metrics().consumer.handlerFailures).toBeGreaterThanOrEqual(1); // the batch failed and was retried
+
+    await expectSameAsReference({ apiBase: `http://127.0.0.1:${running.port}`, store: recorded }, outageResources.reference, outage.websiteId, outage.latest);
   }, 90_000);
 });
