@@ -17,6 +17,7 @@ import {
   type InfraPaths,
 } from './config';
 import {
+  awaitExit,
   livePid,
   portFree,
   removeFile,
@@ -158,8 +159,10 @@ async function waitKafkaHealthy(
   let lastErr = '';
   let nextNote = Date.now() + 15_000;
   for (;;) {
-    const ex = exited?.();
-    if (ex || kafkaPid(p) !== pid) {
+    let ex = exited?.();
+    const gone = ex !== undefined || kafkaPid(p) !== pid;
+    if (gone && ex === undefined && exited) ex = await awaitExit(exited);
+    if (gone) {
       throw new Error(`Kafka broker (pid ${pid}) exited during startup${ex ? ` with ${ex.signal ?? ex.code}` : ''}.\n${tailBlock(p.kafka.logFile, 40)}`);
     }
     const err = await kafkaHealth(brokers, 3000);

@@ -17,6 +17,7 @@ import {
   type InfraPaths,
 } from './config';
 import {
+  awaitExit,
   livePid,
   portFree,
   removeFile,
@@ -159,8 +160,10 @@ async function waitMongoHealthy(
   const until = Date.now() + env.startTimeoutMs;
   let nextNote = Date.now() + 15_000;
   for (;;) {
-    const ex = exited?.();
-    if (ex || mongoProcess(p)?.pid !== pid) {
+    let ex = exited?.();
+    const gone = ex !== undefined || mongoProcess(p)?.pid !== pid;
+    if (gone && ex === undefined && exited) ex = await awaitExit(exited);
+    if (gone) {
       throw new Error(`MongoDB server (pid ${pid}) exited during startup${ex ? ` with ${ex.signal ?? ex.code}` : ''}.\n${tailBlock(logFile, 40)}`);
     }
     const err = await mongoHealth(uri, 2000, true);

@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  awaitExit,
   isAlive,
   isOurProcess,
   livePid,
@@ -88,6 +89,20 @@ describe('pid files', () => {
       await exited;
     }
     expect(misses).toBe(0);
+  });
+});
+
+describe('awaitExit', () => {
+  it('waits for the exit event of a process that is already gone, and answers undefined for one still running', async () => {
+    const logFile = path.join(dir, 'exit.log');
+    const quick = spawnDetached('sh', ['-c', 'exit 3'], { cwd: dir, logFile });
+    expect(await awaitExit(quick.exited, 5000)).toEqual({ code: 3, signal: null });
+    const running = spawnDetached('sleep', ['5'], { cwd: dir, logFile });
+    try {
+      expect(await awaitExit(running.exited, 50)).toBeUndefined();
+    } finally {
+      process.kill(running.pid, 'SIGKILL');
+    }
   });
 });
 

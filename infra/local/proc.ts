@@ -152,6 +152,16 @@ export interface DetachedProcess {
   exited: () => { code: number | null; signal: NodeJS.Signals | null } | undefined;
 }
 
+/**
+ * The exit of a process we started and now find gone: kill(0) and /proc can show it dead (a zombie) before Node has
+ * reaped it and emitted 'exit', so this waits up to `waitMs` for the event (for the exit code in the error message).
+ */
+export async function awaitExit(exited: DetachedProcess['exited'], waitMs = 1000): Promise<ReturnType<DetachedProcess['exited']>> {
+  const until = Date.now() + waitMs;
+  while (exited() === undefined && Date.now() < until) await sleep(10);
+  return exited();
+}
+
 /** Starts a process that outlives the launcher: own process group, output appended to `logFile`. */
 export function spawnDetached(cmd: string, args: string[], opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv }): DetachedProcess {
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
