@@ -108,7 +108,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
           // At most once per TTL per integration (a failed reload is retried one TTL later).
           onStaleAnswer: (integrationId, err, ageMs) => logger.warn(
             { integrationId, err: err instanceof Error ? err.message : String(err), cachedCopyAgeMs: ageMs },
-            'integration reload failed (MongoDB unavailable?); webhooks answered from the cached copy',
+            'integration reload failed: MongoDB unavailable; webhooks answered from the cached copy',
           ),
         }),
         adapters: providerAdapters,
