@@ -17,7 +17,7 @@ import {
   type InfraPaths,
 } from './config';
 import {
-  awaitExit,
+  endedDuringStartup,
   livePid,
   portFree,
   removeFile,
@@ -159,12 +159,8 @@ async function waitKafkaHealthy(
   let lastErr = '';
   let nextNote = Date.now() + 15_000;
   for (;;) {
-    let ex = exited?.();
-    const gone = ex !== undefined || kafkaPid(p) !== pid;
-    if (gone && ex === undefined && exited) ex = await awaitExit(exited);
-    if (gone) {
-      throw new Error(`Kafka broker (pid ${pid}) exited during startup${ex ? ` with ${ex.signal ?? ex.code}` : ''}.\n${tailBlock(p.kafka.logFile, 40)}`);
-    }
+    const ended = await endedDuringStartup(exited, () => kafkaPid(p) === pid);
+    if (ended !== undefined) throw new Error(`Kafka broker (pid ${pid}) exited during startup${ended}.\n${tailBlock(p.kafka.logFile, 40)}`);
     const err = await kafkaHealth(brokers, 3000);
     if (err === undefined) return;
     lastErr = err;

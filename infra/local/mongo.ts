@@ -17,7 +17,7 @@ import {
   type InfraPaths,
 } from './config';
 import {
-  awaitExit,
+  endedDuringStartup,
   livePid,
   portFree,
   removeFile,
@@ -160,12 +160,8 @@ async function waitMongoHealthy(
   const until = Date.now() + env.startTimeoutMs;
   let nextNote = Date.now() + 15_000;
   for (;;) {
-    let ex = exited?.();
-    const gone = ex !== undefined || mongoProcess(p)?.pid !== pid;
-    if (gone && ex === undefined && exited) ex = await awaitExit(exited);
-    if (gone) {
-      throw new Error(`MongoDB server (pid ${pid}) exited during startup${ex ? ` with ${ex.signal ?? ex.code}` : ''}.\n${tailBlock(logFile, 40)}`);
-    }
+    const ended = await endedDuringStartup(exited, () => mongoProcess(p)?.pid === pid);
+    if (ended !== undefined) throw new Error(`MongoDB server (pid ${pid}) exited during startup${ended}.\n${tailBlock(logFile, 40)}`);
     const err = await mongoHealth(uri, 2000, true);
     if (err === undefined) return;
     if (Date.now() >= until) {

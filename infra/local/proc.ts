@@ -153,13 +153,21 @@ export interface DetachedProcess {
 }
 
 /**
- * The exit of a process we started and now find gone: kill(0) and /proc can show it dead (a zombie) before Node has
- * reaped it and emitted 'exit', so this waits up to `waitMs` for the event (for the exit code in the error message).
+ * While waiting for a server we started to become healthy: undefined while it still runs (`stillOurs`), else how it
+ * ended, for the error message (" with 100", " with SIGKILL", or "" when the exit never arrived). kill(0) and /proc can
+ * show it dead (a zombie) before Node has reaped it and emitted 'exit', so a gone process's exit is waited for up to
+ * `waitMs`.
  */
-export async function awaitExit(exited: DetachedProcess['exited'], waitMs = 1000): Promise<ReturnType<DetachedProcess['exited']>> {
+export async function endedDuringStartup(
+  exited: DetachedProcess['exited'] | undefined,
+  stillOurs: () => boolean,
+  waitMs = 1000,
+): Promise<string | undefined> {
+  if (exited?.() === undefined && stillOurs()) return undefined;
   const until = Date.now() + waitMs;
-  while (exited() === undefined && Date.now() < until) await sleep(10);
-  return exited();
+  while (exited && exited() === undefined && Date.now() < until) await sleep(10);
+  const ex = exited?.();
+  return ex ? ` with ${ex.signal ?? ex.code}` : '';
 }
 
 /** Starts a process that outlives the launcher: own process group, output appended to `logFile`. */
