@@ -8,6 +8,7 @@ import { generateKeyringEntry, hashEmail, parseKeyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore, type DeliveryDoc } from '@metrivo/integration-store';
 import { createKafka, startGroupAtEnd } from '@metrivo/kafka';
 import { createCapturingLogger } from '@metrivo/observability';
+import { brokers, mongodbUri } from '@metrivo/testing';
 import type { Consumer, ISocketFactory, Kafka } from 'kafkajs';
 import { logLevel } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
@@ -24,12 +25,6 @@ const EMAIL_HASH_KEY = `gateway-int-email-hash-key-${runId}`;
 const SECRET_KEYS = generateKeyringEntry('it1');
 const SEND_TIMEOUT_MS = 1500;
 const PAYMENTS = TOPICS.payments.name;
-
-function env(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through the jest integration project`);
-  return value;
-}
 
 /**
  * A kafkajs socketFactory with a switch. While down, open connections are destroyed (with an error,
@@ -122,8 +117,8 @@ beforeAll(async () => {
   const dbName = `metrivo_gateway_int_${runId}`;
   const config = loadGatewayConfig({
     ...process.env,
-    KAFKA_BROKERS: env('KAFKA_BROKERS'),
-    MONGODB_URI: env('MONGODB_URI'),
+    KAFKA_BROKERS: brokers(),
+    MONGODB_URI: mongodbUri(),
     MONGODB_DB: dbName,
     GATEWAY_PORT: '0',
     METRIVO_EMAIL_HASH_KEY: EMAIL_HASH_KEY,
@@ -132,7 +127,7 @@ beforeAll(async () => {
     INTEGRATION_CACHE_TTL_MS: '500',
     LOG_LEVEL: process.env.GATEWAY_TEST_LOG ? 'info' : 'silent',
   });
-  mongo = new MongoClient(env('MONGODB_URI'), { serverSelectionTimeoutMS: 5000 });
+  mongo = new MongoClient(mongodbUri(), { serverSelectionTimeoutMS: 5000 });
   await mongo.connect();
   db = mongo.db(dbName);
   // Admin's side: the integration and its signing secret, sealed with the shared keyring.
@@ -140,7 +135,7 @@ beforeAll(async () => {
   await new IntegrationStore(db).setSecret(integration._id, stripeSecret, parseKeyring(SECRET_KEYS));
   integrationId = integration._id;
 
-  testKafka = createKafka({ brokers: env('KAFKA_BROKERS'), clientId: `gateway-int-reader-${runId}`, logLevel: logLevel.NOTHING });
+  testKafka = createKafka({ brokers: brokers(), clientId: `gateway-int-reader-${runId}`, logLevel: logLevel.NOTHING });
   gateway = await startGateway(config, { kafkaSocketFactory: network.factory, logger: logs.logger });
   for (const secret of [stripeSecret, SECRET_KEYS]) neverLogged.add(secret);
   baseUrl = `http://127.0.0.1:${gateway.port}`;

@@ -1,7 +1,3 @@
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { ConsoleMetricExporter, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
 import { enableTraceContext, markTracingSdkRunning } from './tracing';
 
 export type TelemetryExporter = 'none' | 'console' | 'otlp';
@@ -29,6 +25,14 @@ export function startTelemetry(config: TelemetryConfig): Telemetry {
     return { shutdown: async () => {} };
   }
   const interval = config.metricIntervalMs ?? 15000;
+  // Loaded only when an exporter is configured: the SDK and its exporters take ≈ 0.4 s to load, which every app start
+  // and every CLI (they import this package for logging and tracing) paid while the default exporter is `none`.
+  /* eslint-disable @typescript-eslint/no-require-imports -- a synchronous, on-demand load (this package is CommonJS) */
+  const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+  const { ConsoleMetricExporter, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+  const { NodeSDK, tracing } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const sdk = new NodeSDK({
     serviceName: config.serviceName,
     traceExporter: config.exporter === 'otlp' ? new OTLPTraceExporter() : new tracing.ConsoleSpanExporter(),

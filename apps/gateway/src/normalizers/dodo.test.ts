@@ -2,7 +2,7 @@ import { normalizedPaymentEventSchema, type PaymentReport, type RefundReport } f
 import { hashEmail } from '@metrivo/crypto';
 import { dodoEvent, dodoPaymentSucceeded, dodoRefundData, dodoRefundSucceeded } from '../test-fixtures/dodo';
 import { normalizeDodoEvent } from './dodo';
-import { PayloadError } from './payload-error';
+import { payloadErrorOf } from '../test-fixtures/payload-error-of';
 import type { NormalizeContext } from './types';
 
 const EMAIL_KEY = 'test-email-hash-key-0123456789';
@@ -16,15 +16,6 @@ const ctx: NormalizeContext = {
 const AT = Math.floor(Date.parse('2026-11-29T10:09:30.000Z') / 1000);
 const EMAIL = 'Max.Mustermann@Example.de';
 
-function payloadErrorOf(fn: () => unknown): PayloadError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PayloadError) return e;
-    throw e;
-  }
-  throw new Error('expected a PayloadError');
-}
 
 describe('normalizeDodoEvent', () => {
   it('payment.succeeded: total_amount, lower-cased currency, ids, metadata signals, hashed email', () => {

@@ -9,7 +9,7 @@ import {
   razorpayRefundEntity,
   razorpayRefundProcessed,
 } from '../test-fixtures/razorpay';
-import { PayloadError } from './payload-error';
+import { payloadErrorOf } from '../test-fixtures/payload-error-of';
 import { normalizeRazorpayEvent } from './razorpay';
 import type { NormalizeContext } from './types';
 
@@ -24,15 +24,6 @@ const ctx: NormalizeContext = {
 const AT = Math.floor(Date.parse('2026-11-29T10:09:30.000Z') / 1000);
 const EMAIL = 'Priya.Sharma@Example.in';
 
-function payloadErrorOf(fn: () => unknown): PayloadError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PayloadError) return e;
-    throw e;
-  }
-  throw new Error('expected a PayloadError');
-}
 
 describe('normalizeRazorpayEvent', () => {
   const payment = razorpayPaymentEntity({

@@ -20,7 +20,7 @@ import {
   subscriptionRenewalScenario,
   type StripeJson,
 } from '../test-fixtures/stripe';
-import { PayloadError } from './payload-error';
+import { payloadErrorOf } from '../test-fixtures/payload-error-of';
 import { normalizeStripeEvent } from './stripe';
 import type { NormalizeContext } from './types';
 
@@ -52,15 +52,6 @@ function byType(scenarioEvents: StripeJson[], type: string): StripeJson {
   const found = scenarioEvents.find((e) => e.type === type);
   if (!found) throw new Error(`scenario has no ${type}`);
   return found;
-}
-function payloadErrorOf(fn: () => unknown): PayloadError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PayloadError) return e;
-    throw e;
-  }
-  throw new Error('expected a PayloadError');
 }
 
 const EMAIL = 'Jane.Doe+shop@Example.com';
