@@ -11,7 +11,7 @@ import { access, createAccess } from './auth/access';
 import { SessionStore } from './auth/session-store';
 import { StaffStore } from './auth/staff-store';
 import { apiRouter } from './http/api-routes';
-import { sendError } from './http/errors';
+import { errorAnswer, sendError } from './http/errors';
 import type { LedgerClient } from './ledger-client';
 import { errorPage } from './ui/pages-auth';
 import { uiRouter } from './ui/routes';
@@ -119,27 +119,13 @@ export function createAdminApp(deps: AdminAppDeps): express.Express {
   app.use(uiRouter({ service, audit, staff, sessions, ledger: deps.ledger, access: acc, logger, publicGatewayUrl: config.publicGatewayUrl, loginRateLimit: config.loginRateLimit, now }));
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; statusCode?: number; code?: string; message?: string; name?: string };
     const isApi = req.originalUrl.startsWith('/api/') || req.originalUrl === '/api';
-    const status = e.status ?? e.statusCode;
-    let code = 'internal_error';
-    let message = 'Unexpected error; it has been logged.';
-    let httpStatus = 500;
-    if (e.code === 'csrf_invalid') {
-      [httpStatus, code, message] = [403, 'csrf_invalid', e.message ?? 'Invalid CSRF token.'];
-      logger.warn({ path: req.path, method: req.method }, 'request refused: missing or invalid CSRF token');
-    } else if (e.type === 'entity.parse.failed') {
-      [httpStatus, code, message] = [400, 'invalid_json', 'The body is not valid JSON.'];
-    } else if (e.type === 'entity.too.large') {
-      [httpStatus, code, message] = [413, 'payload_too_large', 'The body is too large.'];
-    } else if (typeof status === 'number' && status >= 400 && status < 500) {
-      [httpStatus, code, message] = [status, 'bad_request', e.message ?? 'Bad request.'];
-    } else {
-      const infra = /^Mongo/.test(e.name ?? '');
-      logger.error({ err, path: req.path }, infra ? 'database unavailable' : 'unhandled error');
-      if (infra) [httpStatus, code, message] = [503, 'unavailable', 'The database is unavailable; try again shortly.'];
-    }
+    const answer = errorAnswer(err);
+    const { status: httpStatus, code, message } = answer;
+    if (answer.kind === 'csrf') logger.warn({ path: req.path, method: req.method }, 'request refused: missing or invalid CSRF token');
+    if (answer.kind === 'database' || answer.kind === 'bug') logger.error({ err, path: req.path }, answer.kind === 'database' ? 'database unavailable' : 'unhandled error');
     if (res.headersSent) return;
+    if (answer.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(answer.retryAfterSeconds));
     if (isApi) return sendError(res, httpStatus, code, message);
     const session = access(res).session;
     let csrf = '';

@@ -1,6 +1,5 @@
-import { healthzHandler, readyzHandler, requestTrace, traceRequests, type HealthOptions } from '@metrivo/observability';
+import { healthzHandler, isDatabaseUnavailable, readyzHandler, requestTrace, traceRequests, type HealthOptions } from '@metrivo/observability';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { isDatabaseUnavailable } from './database-errors';
 import { sendError } from './http/errors';
 import { manualHandler, requireApiKey, type ManualApiDeps } from './http/manual-api';
 import { webhookHandler, type WebhookDeps, type WebhookProvider } from './http/webhook-route';

@@ -1,6 +1,6 @@
 import type { Keyring } from '@metrivo/crypto';
 import { openSecretsWithExpiry, type IntegrationDoc, type IntegrationStore, type UnreadableSecret } from '@metrivo/integration-store';
-import { isDatabaseUnavailable } from './database-errors';
+import { isDatabaseUnavailable } from '@metrivo/observability';
 
 export interface ResolvedIntegration {
   doc: IntegrationDoc;

@@ -99,3 +99,37 @@ describe('ledger router answers', () => {
     expect(errors).toEqual([]);
   });
 });
+
+describe('ledger router when MongoDB fails', () => {
+  let server: Server;
+  let base = '';
+  let failWith: Error = new Error('unset');
+  const errors: unknown[] = [];
+  const driverError = (name: string, code?: number) => Object.assign(new Error(`${name} happened`), { name }, code === undefined ? {} : { code });
+  beforeAll(async () => {
+    const app = express();
+    const store = { getPayment: async () => { throw failWith; } } as unknown as LedgerStore;
+    app.use(createLedgerRouter({ store, onError: (err) => errors.push(err) }));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('MongoDB unreachable → 503 unavailable with Retry-After (callers retry), and the error is reported', async () => {
+    failWith = driverError('MongoServerSelectionError');
+    const res = await fetch(`${base}/v1/websites/w_1/payments/stripe%3Api_1`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+    expect(errors).toContain(failWith);
+  });
+
+  it('another driver error (duplicate key) stays a 500 internal_error', async () => {
+    failWith = driverError('MongoServerError', 11000);
+    const res = await fetch(`${base}/v1/websites/w_1/payments/stripe%3Api_1`);
+    expect(res.status).toBe(500);
+    expect(res.headers.get('retry-after')).toBeNull();
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('internal_error');
+  });
+});

@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '@metrivo/observability';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { LedgerEntry } from './ledger-entries';
 import { type LedgerStore, type PaymentsPosition, type RevenueGrouping, revenueGroupings } from './ledger-store';
@@ -37,7 +38,7 @@ import { type LedgerStore, type PaymentsPosition, type RevenueGrouping, revenueG
  *  - cost: whole UTC months and days are read from the store's rollups; a bound inside a UTC day sums that
  *    partial day from the entries (an index range on MongoDB, a collection scan on FerretDB).
  * Errors: {"error":{"code","message"}}: 400 invalid_query (the message names the parameter), 404 unknown_payment,
- * 500 internal_error.
+ * 503 unavailable + Retry-After while MongoDB cannot be reached (failover, outage), 500 internal_error otherwise.
  */
 
 export type LedgerReader = Pick<LedgerStore, 'summary' | 'revenue' | 'getPayment' | 'reconcileRecorded' | 'listPayments'>;
@@ -46,7 +47,7 @@ export interface LedgerRouterOptions {
   store: LedgerReader;
   /** Reconciliation against the revenue topic (GET /v1/reconciliation?against=topic); absent: 400 for that value. */
   reconcileWithTopic?: (websiteId: string) => Promise<unknown>;
-  /** Called with unexpected errors before answering 500 (e.g. the app's logger). */
+  /** Called with unexpected errors before answering 500 or 503 (e.g. the app's logger). */
   onError?: (err: unknown, req: Request) => void;
 }
 
@@ -169,6 +170,9 @@ export function presentEntry(e: LedgerEntry): Omit<LedgerEntry, 'attributionKey'
   return shown;
 }
 
+/** Retry-After of a 503 while MongoDB is unreachable: about a replica-set election. */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 function sendError(res: Response, status: number, code: string, message: string): void {
   res.status(status).json({ error: { code, message } });
 }
@@ -258,6 +262,12 @@ export function createLedgerRouter({ store, onError, reconcileWithTopic }: Ledge
       return;
     }
     onError?.(err, req);
+    if (isDatabaseUnavailable(err)) {
+      // Not the request and not a bug: callers (the admin app, dashboards) and balancers retry a 503.
+      res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+      sendError(res, 503, 'unavailable', 'The ledger database is unavailable; try again shortly.');
+      return;
+    }
     sendError(res, 500, 'internal_error', 'The ledger could not answer this request; try again later.');
   });
 

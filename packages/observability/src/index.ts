@@ -15,3 +15,4 @@ export {
   activeTraceId, enableTraceContext, formatTraceparent, markTracingSdkRunning, outgoingTraceHeaders, parseTraceparent, requestTrace, traceRequests, withSpan,
 } from './tracing';
 export type { RequestTrace, TraceRequestsOptions, WithSpanOptions } from './tracing';
+export { isDatabaseUnavailable } from './database-errors';

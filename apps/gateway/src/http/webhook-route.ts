@@ -1,12 +1,11 @@
 import type { NormalizedPaymentEvent } from '@metrivo/contracts';
 import type { IntegrationProvider } from '@metrivo/integration-store';
 import { KafkaUnavailableError } from '@metrivo/kafka';
-import { requestTrace } from '@metrivo/observability';
+import { isDatabaseUnavailable, requestTrace } from '@metrivo/observability';
 import type { Request, Response } from 'express';
 import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
 import type { IntegrationCache } from '../integration-cache';
 import type { JsonObject, VerificationResult, VerifyWebhookInput } from '../signatures';
-import { isDatabaseUnavailable } from '../database-errors';
 import { sendError } from './errors';
 import { RecentSet } from './lru';
 

@@ -19,9 +19,9 @@ const UNREACHABLE = new Set([
 const NOT_NOW_CODES = new Set([6, 7, 89, 91, 134, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
 
 /**
- * MongoDB is unavailable, not the request or our code wrong: the gateway answers 503 `unavailable` with Retry-After
- * (the provider or caller retries) and may answer from a cached integration. Other driver errors (a bad query, a
- * duplicate key, authentication) are bugs or configuration and stay 500s. By name, not `instanceof`: names are the
+ * MongoDB is unavailable, not the request or our code wrong: the HTTP apps answer 503 `unavailable` with Retry-After
+ * (the provider, caller or balancer retries; the gateway may answer from a cached integration). Other driver errors
+ * (a bad query, a duplicate key, authentication) are bugs or configuration and stay 500s. By name, not `instanceof`: names are the
  * driver's public contract and survive two copies of the driver in node_modules.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
