@@ -1,4 +1,5 @@
 import { get } from 'node:http';
+import { testMeterProvider } from '@metrivo/testing';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { BatchingProducer, provisionTopics } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
@@ -25,6 +26,7 @@ const prefix = `w_${runId}`;
 const emailHashKey = `test-email-hash-key-${runId}`;
 const dbName = uniqueId('test_attribution_e2e');
 const groupId = uniqueId('test-attribution');
+const meters = testMeterProvider();
 const basil = API_VERSIONS.basil;
 
 let kafka: Kafka;
@@ -41,6 +43,7 @@ beforeAll(async () => {
   app = await startAttribution(testConfig({ MONGODB_DB: dbName, KAFKA_GROUP_ID: groupId }), {
     logger: testLogger(),
     consumer: fastConsumer,
+    meterProvider: meters.provider,
     onFatalError: (err) => console.error('attribution consumer crashed', err),
     // Fault injection: Kafka refuses the next N produce calls of attributed states.
     wrapPublisher: (inner) => ({
@@ -301,5 +304,18 @@ describe('attribution on the real broker and database', () => {
     expect(body.processor.rates.paymentEventsPerSecond).toBeGreaterThan(0);
     expect(body.producer.healthy).toBe(true);
     expect((await fetchJson('/nope')).status).toBe(404);
+    // The same counters as OpenTelemetry metrics (an exporter sends them on).
+    // Counters only grow: what was collected lies between a snapshot of /metrics before and one after.
+    const now = app.metrics();
+    const points = await meters.collect();
+    const after = app.metrics();
+    const value = (name: string) => points.find((p) => p.name === name)?.value as number;
+    const between = (name: string, read: (m: typeof now) => number) => {
+      expect(value(name)).toBeGreaterThanOrEqual(read(now));
+      expect(value(name)).toBeLessThanOrEqual(read(after));
+    };
+    between('metrivo.attribution.states.published', (m) => m.processor.statesPublished);
+    between('metrivo.attribution.payment_events', (m) => m.processor.paymentEvents);
+    between('metrivo.consumer.records.processed', (m) => m.consumer.recordsProcessed);
   });
 });

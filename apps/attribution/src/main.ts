@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
 import { TOPICS } from '@metrivo/contracts';
 import { BatchingProducer, createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type ProducerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, ShutdownManager, startTelemetry, type Logger, periodic, runApp, type StartHooks } from '@metrivo/observability';
+import { createLogger, observeMetrics, ShutdownManager, startTelemetry, type Logger, type MeterProvider, periodic, runApp, type StartHooks } from '@metrivo/observability';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
+import { attributionMetrics } from './attribution-metrics';
 import type { AttributionSettings } from './domain';
 import { loadAttributionConfig, type AttributionConfig } from './env';
 import { createAttributionServer } from './http';
@@ -24,6 +25,8 @@ export interface AttributionOverrides extends StartHooks {
   mongoClientOptions?: MongoClientOptions;
   /** Called with the MongoDB client before it connects (benchmarks attach command listeners). */
   onMongoClient?: (client: MongoClient) => void;
+  /** Where the processor's and its consumer's metrics go (default: the global meter provider, the SDK's when exporting). */
+  meterProvider?: MeterProvider;
 }
 
 export interface AttributionMetrics {
@@ -138,9 +141,11 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
       partitionsConsumedConcurrently: config.ATTRIBUTION_PARTITION_CONCURRENCY,
       maxWaitTimeInMs: 500,
       onFatalError,
+      ...(overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {}),
       ...overrides.consumer,
     });
     running.consumer = consumer;
+    observeMetrics('@metrivo/attribution', attributionMetrics(() => processor.stats()), overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {});
     const consumerHandle = consumer;
     shutdown.add('kafka consumer: finish the in-flight batch, commit, leave the group', () => consumerHandle.stop(), 'intake');
 

@@ -32,6 +32,11 @@ export class DeliveryRecorder {
     this.timer.unref();
   }
 
+  /** Records waiting for the next write; records lost to queue overflow (`dropped`) or refused by MongoDB. */
+  stats(): { queued: number; dropped: number; refused: number } {
+    return { queued: this.queue.length, dropped: this.dropped, refused: this.refused };
+  }
+
   /** `traceId` (the request's): support goes from a delivery to its log lines with it. */
   record(input: DeliveryInput): void {
     const expireAt = new Date(input.receivedAt.getTime() + this.retentionDays * 86_400_000);

@@ -8,7 +8,7 @@ import { generateKeyringEntry, hashEmail, parseKeyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore, type DeliveryDoc } from '@metrivo/integration-store';
 import { createKafka, startGroupAtEnd } from '@metrivo/kafka';
 import { createCapturingLogger } from '@metrivo/observability';
-import { brokers, mongodbUri } from '@metrivo/testing';
+import { brokers, mongodbUri, testMeterProvider } from '@metrivo/testing';
 import type { Consumer, ISocketFactory, Kafka } from 'kafkajs';
 import { logLevel } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
@@ -25,6 +25,7 @@ const EMAIL_HASH_KEY = `gateway-int-email-hash-key-${runId}`;
 const SECRET_KEYS = generateKeyringEntry('it1');
 const SEND_TIMEOUT_MS = 1500;
 const PAYMENTS = TOPICS.payments.name;
+const meters = testMeterProvider();
 
 /**
  * A kafkajs socketFactory with a switch. While down, open connections are destroyed (with an error,
@@ -136,7 +137,7 @@ beforeAll(async () => {
   integrationId = integration._id;
 
   testKafka = createKafka({ brokers: brokers(), clientId: `gateway-int-reader-${runId}`, logLevel: logLevel.NOTHING });
-  gateway = await startGateway(config, { kafkaSocketFactory: network.factory, logger: logs.logger });
+  gateway = await startGateway(config, { kafkaSocketFactory: network.factory, logger: logs.logger, meterProvider: meters.provider });
   for (const secret of [stripeSecret, SECRET_KEYS]) neverLogged.add(secret);
   baseUrl = `http://127.0.0.1:${gateway.port}`;
   tap = await tapPayments(testKafka, new Set([websiteId, manualWebsiteId]));
@@ -340,6 +341,10 @@ describe('gateway against the real broker and MongoDB', () => {
       expect(row).toMatchObject({ integrationId, websiteId, provider: 'stripe', traceId: expect.stringMatching(/^[0-9a-f]{32}$/) });
       expect(row.expireAt.getTime()).toBeGreaterThan(row.receivedAt.getTime());
     }
+    // The same attempts reach the request metrics (Manual API calls of the earlier tests are counted as `manual`).
+    const stripeRequests = (await meters.collect()).filter((p) => p.name === 'metrivo.gateway.requests' && p.attributes['metrivo.provider'] === 'stripe');
+    const counted = Object.fromEntries(stripeRequests.map((p) => [`${p.attributes['metrivo.outcome']} ${p.attributes['error.type'] ?? '-'}`, p.value]));
+    expect(counted).toEqual({ 'accepted -': 2, 'unavailable unavailable': 1, 'rejected invalid_signature': 1, 'rejected timestamp_out_of_tolerance': 1 });
   });
 
   // After the delivery-log test, which expects exactly the deliveries above.

@@ -2,7 +2,7 @@ import { TOPICS, TRACEPARENT_HEADER } from '@metrivo/contracts';
 import { parseKeyring } from '@metrivo/crypto';
 import { ApiKeyStore, DeliveryLog, IntegrationStore } from '@metrivo/integration-store';
 import { BatchingProducer, createKafka, provisionTopics, type CreateKafkaOptions } from '@metrivo/kafka';
-import { createLogger, drainableHttpServer, ShutdownManager, startTelemetry, runApp, type Logger, type StartHooks } from '@metrivo/observability';
+import { createLogger, drainableHttpServer, ShutdownManager, startTelemetry, runApp, type Logger, type MeterProvider, type StartHooks } from '@metrivo/observability';
 import { MongoClient } from 'mongodb';
 import { createGatewayApp } from './app';
 import { DeliveryRecorder } from './delivery-recorder';
@@ -12,6 +12,7 @@ import type { ManualRequestDoc } from './http/manual-api';
 import type { EventPublisher } from './http/webhook-route';
 import { IntegrationCache } from './integration-cache';
 import { isPayloadError, providerAdapters } from './provider-adapters';
+import { observeDeliveryLog, requestMetrics } from './request-metrics';
 
 /** What the gateway publishes through, plus its lifecycle (connect at start, flush on shutdown, readiness). */
 export interface GatewayPublisher extends EventPublisher {
@@ -25,6 +26,8 @@ export interface GatewayOverrides extends StartHooks {
   logger?: Logger;
   /** kafkajs socketFactory: the integration test simulates a broker outage at the client with it. */
   kafkaSocketFactory?: CreateKafkaOptions['socketFactory'];
+  /** Where the request and delivery-log metrics go (default: the global meter provider, the SDK's when exporting). */
+  meterProvider?: MeterProvider;
   /** Replaces the batching publisher (the benchmark's naive one-send-per-request variant). */
   createPublisher?: (kafka: ReturnType<typeof createKafka>) => GatewayPublisher;
 }
@@ -84,6 +87,15 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     deliveries.start();
     // After the producer (same phase, added later): a request's delivery is recorded once its publish settled.
     shutdown.add('delivery log: flush', () => deliveries.stop(), 'drain');
+    // Every attempt (webhook or Manual API) goes to the delivery log and to the request metrics.
+    const countAttempt = requestMetrics(overrides.meterProvider);
+    const attempts: Pick<DeliveryRecorder, 'record'> = {
+      record: (attempt) => {
+        countAttempt(attempt);
+        deliveries.record(attempt);
+      },
+    };
+    observeDeliveryLog(deliveries, overrides.meterProvider);
     const retention = setInterval(() => void deliveryLog.deleteExpired().catch((err: unknown) => logger.warn({ err }, 'delivery log cleanup failed')), 3_600_000);
     retention.unref();
 
@@ -113,7 +125,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
         }),
         adapters: providerAdapters,
         publisher,
-        deliveries,
+        deliveries: attempts,
         recentlyAccepted: new RecentSet(10 * 60_000, 100_000),
         emailHashKey: config.METRIVO_EMAIL_HASH_KEY,
         retryAfterSeconds: 30,
@@ -124,7 +136,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
         findApiKey: (hash) => apiKeys.collection.findOne({ hash, revokedAt: null }),
         requests: manualRequests,
         publisher,
-        deliveries,
+        deliveries: attempts,
         emailHashKey: config.METRIVO_EMAIL_HASH_KEY,
         retryAfterSeconds: 30,
       },

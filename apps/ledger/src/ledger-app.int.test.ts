@@ -1,4 +1,5 @@
 import { paymentStateSchema, type PaymentState } from '@metrivo/contracts';
+import { testMeterProvider } from '@metrivo/testing';
 import { BatchingProducer } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
 import { startLedger, type LedgerApp } from './main';
@@ -22,6 +23,7 @@ import { expectedSummary, forWebsite, inOrder, latestOf, paymentHistories, shuff
 /** The ledger app as deployed (real consumer of the revenue topic, real MongoDB), driven through Kafka and HTTP. */
 const prefix = `w_led_${runId}_app`;
 const database = uniqueId('ledger_int_app');
+const meters = testMeterProvider();
 let kafka: Kafka;
 let producer: BatchingProducer;
 let app: LedgerApp;
@@ -39,6 +41,7 @@ beforeAll(async () => {
     logger: testLogger(),
     consumer: fastConsumer,
     acceptState: (s) => s.websiteId.startsWith(prefix),
+    meterProvider: meters.provider,
   });
   await app.consumer.joined;
   base = `http://127.0.0.1:${app.port}`;
@@ -152,6 +155,20 @@ describe('ledger app: states from the revenue topic → entries → read API', (
     expect(body.consumer.recordsProcessed).toBeGreaterThanOrEqual(8);
     expect(body.consumer.running).toBe(true);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    // The same figures as OpenTelemetry metrics (an exporter sends them on).
+    // Counters only grow: what was collected lies between a snapshot of /metrics before and one after.
+    const now = app.metrics();
+    const points = await meters.collect();
+    const after = app.metrics();
+    const value = (name: string) => points.find((p) => p.name === name)?.value as number;
+    const between = (name: string, read: (m: typeof now) => number) => {
+      expect(value(name)).toBeGreaterThanOrEqual(read(now));
+      expect(value(name)).toBeLessThanOrEqual(read(after));
+    };
+    between('metrivo.ledger.entries.inserted', (m) => m.apply.entriesInserted);
+    between('metrivo.ledger.states.applied', (m) => m.apply.statesApplied);
+    between('metrivo.consumer.records.processed', (m) => m.consumer.recordsProcessed);
+    expect(points.find((p) => p.name === 'metrivo.consumer.running')?.attributes).toEqual({ 'messaging.consumer.group.name': now.groupId });
   });
 });
 

@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { createKafka, provisionTopics, runConsumer, type ConsumerHandle, type ConsumerStats, type RunConsumerOptions } from '@metrivo/kafka';
-import { createLogger, drainableHttpServer, healthzHandler, readyzHandler, ShutdownManager, startTelemetry, type Logger, periodic, runApp, traceRequests, type StartHooks } from '@metrivo/observability';
+import { createLogger, drainableHttpServer, healthzHandler, observeMetrics, readyzHandler, ShutdownManager, startTelemetry, type Logger, type MeterProvider, periodic, runApp, traceRequests, type StartHooks } from '@metrivo/observability';
 import express from 'express';
 import type { Kafka } from 'kafkajs';
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
 import { loadLedgerConfig, type LedgerConfig } from './env';
 import { createLedgerRouter } from './http-api';
+import { ledgerMetrics } from './ledger-metrics';
 import { addApplyResult, createLedgerStore, emptyApplyResult, LedgerConflictError, type ApplyResult, type LedgerStore } from './ledger-store';
 import { reconcileWithTopic } from './topic-replay';
 
@@ -24,6 +25,8 @@ export interface LedgerOverrides extends StartHooks {
   acceptState?: (state: PaymentState) => boolean;
   /** Wraps the database the store writes to (fault injection: a write that never returns, as a crash would). */
   wrapDb?: (db: Db) => Db;
+  /** Where the ledger's and its consumer's metrics go (default: the global meter provider, the SDK's when exporting). */
+  meterProvider?: MeterProvider;
   /** Wraps the store the consumer applies batches with (fault injection). */
   wrapStore?: (store: LedgerStore) => LedgerStore;
   /** Extra MongoClient options (the benchmark turns on command monitoring). */
@@ -195,6 +198,7 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
       partitionsConsumedConcurrently: config.LEDGER_PARTITION_CONCURRENCY,
       maxWaitTimeInMs: 500,
       onFatalError,
+      ...(overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {}),
       ...overrides.consumer,
       // Errors thrown here are retried by runConsumer with backoff, uncommitted (LedgerConflictError included);
       // invalid records never get here (they go to the DLQ).
@@ -235,6 +239,8 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
 
     const sweep = periodic('pending sweep', config.LEDGER_PENDING_SWEEP_MS, logger, completePending);
     shutdown.add('pending sweep: stop', () => sweep.stop(), 'intake');
+
+    observeMetrics('@metrivo/ledger', ledgerMetrics(() => apply), overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {});
 
     function metrics(): LedgerMetrics {
       const consumerStats = consumerHandle.stats();

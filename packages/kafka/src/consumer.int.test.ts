@@ -5,6 +5,7 @@ import { DLQ_HEADERS, TOPICS, dlqTopicName } from '@metrivo/contracts';
 import type { Kafka } from 'kafkajs';
 import { runConsumer, type ConsumedRecord, type ConsumerHandle } from './consumer';
 import { headerValue } from './headers';
+import { testMeterProvider, type CollectedPoint } from '@metrivo/testing';
 import {
   brokers,
   committedOffsets,
@@ -79,12 +80,14 @@ describe('runConsumer (real broker)', () => {
     ]);
     const groupId = uniqueName('group');
     const received: ConsumedRecord[] = [];
+    const meters = testMeterProvider();
     const handle = await runConsumer({
       ...fastConsumer,
       kafka,
       groupId,
       topics: [topic],
       schemas: { [topic]: TOPICS.visitorSessions.schema },
+      meterProvider: meters.provider,
       handler: async ({ records }) => {
         received.push(...records);
       },
@@ -115,9 +118,21 @@ describe('runConsumer (real broker)', () => {
     expect(headerValue(schema!.headers, DLQ_HEADERS.error)).toMatch(/startedAt/);
     expect(headerValue(schema!.headers, DLQ_HEADERS.sourceOffset)).toBe('1');
 
+    // The same counts reach OpenTelemetry (what on-call alerts on), tagged with the group.
+    const value = (points: CollectedPoint[], name: string, attributes: Record<string, unknown> = {}) =>
+      points.find((p) => p.name === name && Object.entries(attributes).every(([k, v]) => p.attributes[k] === v) && p.attributes['messaging.consumer.group.name'] === groupId)?.value;
+    const before = await meters.collect();
+    expect(value(before, 'metrivo.consumer.records.processed')).toBe(1);
+    expect(value(before, 'metrivo.consumer.records.dead_lettered', { 'metrivo.dlq.reason': 'invalid_json' })).toBe(1);
+    expect(value(before, 'metrivo.consumer.records.dead_lettered', { 'metrivo.dlq.reason': 'schema_validation' })).toBe(1);
+    expect(value(before, 'metrivo.consumer.lag', { 'messaging.destination.name': topic, 'messaging.destination.partition.id': '0' })).toBe(0);
+    expect(value(before, 'metrivo.consumer.running')).toBe(1);
+
     await handle.stop();
     expect((await committedOffsets(kafka, groupId, topic)).get(0)).toBe('3');
     expect(handle.stats()).toMatchObject({ recordsProcessed: 1, recordsDeadLettered: 2, deadLetteredByReason: { invalid_json: 1, schema_validation: 1 } });
+    // A stopped consumer says so (an SDK keeps exporting an unregistered instrument's last value: running would stay 1).
+    expect(value(await meters.collect(), 'metrivo.consumer.running')).toBe(0);
   });
 
   it('(c) after a crash mid-batch, the group re-delivers exactly the uncommitted records', async () => {

@@ -1,5 +1,6 @@
 import { dlqTopicName, TRACEPARENT_HEADER } from '@metrivo/contracts';
-import { withSpan, type WithSpanOptions } from '@metrivo/observability';
+import { observeMetrics, withSpan, type MeterProvider, type WithSpanOptions } from '@metrivo/observability';
+import { consumerMetrics } from './consumer-metrics';
 import { ROOT_CONTEXT, SpanKind, type Link } from '@opentelemetry/api';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff';
@@ -89,6 +90,8 @@ export interface RunConsumerOptions<T = unknown> {
   onFatalError?: (error: Error) => void;
   /** Clock for DLQ timestamps (tests). */
   now?: () => Date;
+  /** Where the consumer's metrics go (consumerMetrics); default the global one (the SDK's, when telemetry exports). */
+  meterProvider?: MeterProvider;
 }
 
 export interface ConsumerStats {
@@ -496,6 +499,12 @@ export async function runConsumer<T = unknown>(options: RunConsumerOptions<T>): 
     throw e;
   }
 
+  // Kept after stop (not unregistered): an SDK goes on exporting an unregistered instrument's last values, so
+  // `running` would stay 1; this way it turns 0.
+  observeMetrics('@metrivo/kafka', consumerMetrics(() => worker.stats()), {
+    attributes: { 'messaging.consumer.group.name': options.groupId },
+    ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
+  });
   let stopped: Promise<void> | undefined;
   return {
     consumer,

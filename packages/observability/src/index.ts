@@ -16,3 +16,5 @@ export {
 } from './tracing';
 export type { RequestTrace, TraceRequestsOptions, WithSpanOptions } from './tracing';
 export { isDatabaseUnavailable } from './database-errors';
+export { countersOf, meter, observeMetrics } from './metrics';
+export type { Attributes, CounterField, Meter, MeterProvider, ObservedMetric } from './metrics';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 // A real process per case: whether a module was loaded is a property of the process, not of jest's registry.
-async function probe(exporter: string): Promise<{ sdkLoaded: boolean }> {
+async function probe(exporter: string): Promise<{ sdkLoaded: boolean; metricsExported: boolean }> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(__dirname, 'test-support', 'telemetry-probe.ts'), exporter], {
     cwd: join(__dirname, '..', '..', '..'),
     env: { ...process.env, OTEL_SDK_DISABLED: '' },
@@ -11,15 +11,15 @@ async function probe(exporter: string): Promise<{ sdkLoaded: boolean }> {
   });
   const line = stdout.split('\n').find((l) => l.startsWith('PROBE '));
   if (!line) throw new Error(`no PROBE line in the probe's output:\n${stdout}`);
-  return JSON.parse(line.slice('PROBE '.length)) as { sdkLoaded: boolean };
+  return JSON.parse(line.slice('PROBE '.length)) as { sdkLoaded: boolean; metricsExported: boolean };
 }
 
 describe('startTelemetry', () => {
   it('exporter none: the OpenTelemetry SDK is never loaded (it costs every app and CLI start ≈ 0.4 s)', async () => {
-    expect(await probe('none')).toEqual({ sdkLoaded: false });
+    expect(await probe('none')).toEqual({ sdkLoaded: false, metricsExported: false });
   });
 
-  it('exporter console: the SDK is loaded on demand, starts and shuts down', async () => {
-    expect(await probe('console')).toEqual({ sdkLoaded: true });
+  it('exporter console: the SDK is loaded on demand, starts (metrics go to its meter provider) and shuts down', async () => {
+    expect(await probe('console')).toEqual({ sdkLoaded: true, metricsExported: true });
   });
 });

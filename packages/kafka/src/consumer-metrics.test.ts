@@ -1,0 +1,40 @@
+import { observeMetrics } from '@metrivo/observability';
+import { testMeterProvider } from '@metrivo/testing';
+import type { ConsumerStats } from './consumer';
+import { consumerMetrics } from './consumer-metrics';
+
+const stats: ConsumerStats = {
+  running: true,
+  recordsProcessed: 120,
+  recordsDeadLettered: 3,
+  deadLetteredByReason: { invalid_json: 1, schema_validation: 0, handler_error: 2 },
+  handlerCalls: 9,
+  handlerFailures: 4,
+  commits: 8,
+  lag: { 'metrivo.payments.v1': { 0: 7, 3: 0 } },
+  lastError: 'x',
+};
+
+describe('consumerMetrics', () => {
+  it('exports lag per partition, processed, dead letters per reason, failures and running', async () => {
+    const { provider, collect } = testMeterProvider();
+    let current = stats;
+    observeMetrics('@metrivo/kafka', consumerMetrics(() => current), { attributes: { 'messaging.consumer.group.name': 'metrivo-ledger' }, meterProvider: provider });
+    const group = { 'messaging.consumer.group.name': 'metrivo-ledger' };
+    const points = await collect();
+    expect(points).toEqual(
+      expect.arrayContaining([
+        { name: 'metrivo.consumer.lag', unit: '{record}', value: 7, attributes: { ...group, 'messaging.destination.name': 'metrivo.payments.v1', 'messaging.destination.partition.id': '0' } },
+        { name: 'metrivo.consumer.lag', unit: '{record}', value: 0, attributes: { ...group, 'messaging.destination.name': 'metrivo.payments.v1', 'messaging.destination.partition.id': '3' } },
+        { name: 'metrivo.consumer.records.processed', unit: '{record}', value: 120, attributes: group },
+        { name: 'metrivo.consumer.records.dead_lettered', unit: '{record}', value: 1, attributes: { ...group, 'metrivo.dlq.reason': 'invalid_json' } },
+        { name: 'metrivo.consumer.records.dead_lettered', unit: '{record}', value: 2, attributes: { ...group, 'metrivo.dlq.reason': 'handler_error' } },
+        { name: 'metrivo.consumer.handler.failures', unit: '{call}', value: 4, attributes: group },
+        { name: 'metrivo.consumer.running', unit: '', value: 1, attributes: group },
+      ]),
+    );
+    expect(points).toHaveLength(8); // + schema_validation 0
+    current = { ...stats, running: false };
+    expect((await collect()).find((p) => p.name === 'metrivo.consumer.running')?.value).toBe(0);
+  });
+});

@@ -1,0 +1,52 @@
+import type { ObservedMetric } from '@metrivo/observability';
+import type { ConsumerStats } from './consumer';
+
+/**
+ * The consumer's own counters (the `consumer` part of an app's `/metrics` JSON) as OpenTelemetry instruments, read
+ * at collection time. runConsumer registers them for every consumer with its group as `messaging.consumer.group.name`
+ * (OpenTelemetry's messaging names): what on-call alerts on — lag, dead letters, a consumer that stopped.
+ */
+export function consumerMetrics(stats: () => ConsumerStats): ObservedMetric[] {
+  return [
+    {
+      name: 'metrivo.consumer.lag',
+      description: 'Records behind the partition high watermark, as of the last batch fetched from it',
+      unit: '{record}',
+      kind: 'gauge',
+      observe: () =>
+        Object.entries(stats().lag).flatMap(([topic, partitions]) =>
+          Object.entries(partitions).map(([partition, value]) => ({
+            value,
+            attributes: { 'messaging.destination.name': topic, 'messaging.destination.partition.id': partition },
+          })),
+        ),
+    },
+    {
+      name: 'metrivo.consumer.records.processed',
+      description: 'Valid records whose handler call succeeded',
+      unit: '{record}',
+      kind: 'counter',
+      observe: () => stats().recordsProcessed,
+    },
+    {
+      name: 'metrivo.consumer.records.dead_lettered',
+      description: 'Records sent to the dead-letter topic, by reason (invalid_json, schema_validation, handler_error)',
+      unit: '{record}',
+      kind: 'counter',
+      observe: () => Object.entries(stats().deadLetteredByReason).map(([reason, value]) => ({ value, attributes: { 'metrivo.dlq.reason': reason } })),
+    },
+    {
+      name: 'metrivo.consumer.handler.failures',
+      description: 'Failed handler calls (each is retried; transient ones forever)',
+      unit: '{call}',
+      kind: 'counter',
+      observe: () => stats().handlerFailures,
+    },
+    {
+      name: 'metrivo.consumer.running',
+      description: '1 while the consumer runs, 0 once it stopped or crashed for good',
+      kind: 'gauge',
+      observe: () => (stats().running ? 1 : 0),
+    },
+  ];
+}

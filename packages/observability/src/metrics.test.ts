@@ -1,0 +1,62 @@
+import { testMeterProvider } from '@metrivo/testing';
+import { countersOf, observeMetrics } from './metrics';
+
+describe('observeMetrics', () => {
+  it('reads counters and gauges when the SDK collects, with the common and per-value attributes', async () => {
+    const { provider, collect } = testMeterProvider();
+    let processed = 3;
+    const lag: Record<string, number> = { '0': 5, '1': 0 };
+    observeMetrics(
+      'test',
+      [
+        { name: 'metrivo.test.processed', description: 'records processed', unit: '{record}', kind: 'counter', observe: () => processed },
+        { name: 'metrivo.test.lag', description: 'records behind', kind: 'gauge', observe: () => Object.entries(lag).map(([partition, value]) => ({ value, attributes: { partition } })) },
+        { name: 'metrivo.test.unknown', description: 'not a number yet', kind: 'gauge', observe: () => Number.NaN },
+      ],
+      { attributes: { group: 'g1' }, meterProvider: provider },
+    );
+    expect(await collect()).toEqual([
+      { name: 'metrivo.test.processed', unit: '{record}', value: 3, attributes: { group: 'g1' } },
+      { name: 'metrivo.test.lag', unit: '', value: 5, attributes: { group: 'g1', partition: '0' } },
+      { name: 'metrivo.test.lag', unit: '', value: 0, attributes: { group: 'g1', partition: '1' } },
+    ]);
+    processed = 10;
+    lag['0'] = 1;
+    const later = await collect();
+    expect(later.find((p) => p.name === 'metrivo.test.processed')?.value).toBe(10);
+    expect(later.find((p) => p.name === 'metrivo.test.lag' && p.attributes.partition === '0')?.value).toBe(1);
+  });
+
+  it('the returned function unregisters: values are no longer read', async () => {
+    const { provider, collect } = testMeterProvider();
+    let reads = 0;
+    const stop = observeMetrics('test', [{ name: 'metrivo.test.reads', description: 'x', kind: 'gauge', observe: () => ++reads }], { meterProvider: provider });
+    await collect();
+    stop();
+    await collect();
+    expect(reads).toBe(1);
+  });
+
+  it('without an SDK (the default) instruments are no-ops and nothing is read', () => {
+    let reads = 0;
+    const stop = observeMetrics('test', [{ name: 'metrivo.test.noop', description: 'x', kind: 'counter', observe: () => ++reads }]);
+    stop();
+    expect(reads).toBe(0);
+  });
+});
+
+describe('countersOf', () => {
+  it('makes one counter per field, each read from the current stats', async () => {
+    const { provider, collect } = testMeterProvider();
+    const stats = { inserted: 4, conflicts: 1 };
+    observeMetrics('test', countersOf(() => stats, [
+      ['metrivo.test.inserted', 'inserted', (s) => s.inserted, '{entry}'],
+      ['metrivo.test.conflicts', 'conflicts', (s) => s.conflicts],
+    ]), { meterProvider: provider });
+    stats.inserted = 9;
+    expect(await collect()).toEqual([
+      { name: 'metrivo.test.inserted', unit: '{entry}', value: 9, attributes: {} },
+      { name: 'metrivo.test.conflicts', unit: '', value: 1, attributes: {} },
+    ]);
+  });
+});
