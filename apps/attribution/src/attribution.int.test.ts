@@ -1,5 +1,5 @@
 import { get } from 'node:http';
-import { testMeterProvider } from '@metrivo/testing';
+import { expectCountersMatchStats, testMeterProvider } from '@metrivo/testing';
 import { TOPICS, type PaymentState } from '@metrivo/contracts';
 import { BatchingProducer, provisionTopics } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
@@ -305,17 +305,10 @@ describe('attribution on the real broker and database', () => {
     expect(body.producer.healthy).toBe(true);
     expect((await fetchJson('/nope')).status).toBe(404);
     // The same counters as OpenTelemetry metrics (an exporter sends them on).
-    // Counters only grow: what was collected lies between a snapshot of /metrics before and one after.
-    const now = app.metrics();
-    const points = await meters.collect();
-    const after = app.metrics();
-    const value = (name: string) => points.find((p) => p.name === name)?.value as number;
-    const between = (name: string, read: (m: typeof now) => number) => {
-      expect(value(name)).toBeGreaterThanOrEqual(read(now));
-      expect(value(name)).toBeLessThanOrEqual(read(after));
-    };
-    between('metrivo.attribution.states.published', (m) => m.processor.statesPublished);
-    between('metrivo.attribution.payment_events', (m) => m.processor.paymentEvents);
-    between('metrivo.consumer.records.processed', (m) => m.consumer.recordsProcessed);
+    await expectCountersMatchStats(meters, () => app.metrics(), {
+      'metrivo.attribution.states.published': (m) => m.processor.statesPublished,
+      'metrivo.attribution.payment_events': (m) => m.processor.paymentEvents,
+      'metrivo.consumer.records.processed': (m) => m.consumer.recordsProcessed,
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { paymentStateSchema, type PaymentState } from '@metrivo/contracts';
-import { testMeterProvider } from '@metrivo/testing';
+import { expectCountersMatchStats, testMeterProvider } from '@metrivo/testing';
 import { BatchingProducer } from '@metrivo/kafka';
 import type { Kafka } from 'kafkajs';
 import { startLedger, type LedgerApp } from './main';
@@ -156,19 +156,12 @@ describe('ledger app: states from the revenue topic → entries → read API', (
     expect(body.consumer.running).toBe(true);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     // The same figures as OpenTelemetry metrics (an exporter sends them on).
-    // Counters only grow: what was collected lies between a snapshot of /metrics before and one after.
-    const now = app.metrics();
-    const points = await meters.collect();
-    const after = app.metrics();
-    const value = (name: string) => points.find((p) => p.name === name)?.value as number;
-    const between = (name: string, read: (m: typeof now) => number) => {
-      expect(value(name)).toBeGreaterThanOrEqual(read(now));
-      expect(value(name)).toBeLessThanOrEqual(read(after));
-    };
-    between('metrivo.ledger.entries.inserted', (m) => m.apply.entriesInserted);
-    between('metrivo.ledger.states.applied', (m) => m.apply.statesApplied);
-    between('metrivo.consumer.records.processed', (m) => m.consumer.recordsProcessed);
-    expect(points.find((p) => p.name === 'metrivo.consumer.running')?.attributes).toEqual({ 'messaging.consumer.group.name': now.groupId });
+    const points = await expectCountersMatchStats(meters, () => app.metrics(), {
+      'metrivo.ledger.entries.inserted': (m) => m.apply.entriesInserted,
+      'metrivo.ledger.states.applied': (m) => m.apply.statesApplied,
+      'metrivo.consumer.records.processed': (m) => m.consumer.recordsProcessed,
+    });
+    expect(points.find((p) => p.name === 'metrivo.consumer.running')?.attributes).toEqual({ 'messaging.consumer.group.name': app.config.KAFKA_GROUP_ID });
   });
 });
 

@@ -45,4 +45,4 @@ export async function dropDatabase(name: string): Promise<void> {
     await client.close();
   }
 }
-export { testMeterProvider, type CollectedPoint } from './metrics';
+export { expectCountersMatchStats, testMeterProvider, type CollectedPoint } from './metrics';

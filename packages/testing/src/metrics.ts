@@ -45,3 +45,24 @@ export function testMeterProvider(): { provider: MeterProvider; collect(): Promi
     },
   };
 }
+
+/**
+ * For an app that is running: collects, and expects each named counter to lie between its figure in the app's stats
+ * read just before and just after (counters only grow, so records consumed meanwhile cannot make this flaky).
+ */
+export async function expectCountersMatchStats<T>(
+  meters: { collect(): Promise<CollectedPoint[]> },
+  stats: () => T,
+  counters: Record<string, (stats: T) => number>,
+): Promise<CollectedPoint[]> {
+  const before = stats();
+  const points = await meters.collect();
+  const after = stats();
+  for (const [name, read] of Object.entries(counters)) {
+    const value = points.find((p) => p.name === name)?.value;
+    expect({ name, value }).toEqual({ name, value: expect.any(Number) });
+    expect(value).toBeGreaterThanOrEqual(read(before));
+    expect(value).toBeLessThanOrEqual(read(after));
+  }
+  return points;
+}
