@@ -16,6 +16,7 @@ import type { ManualRequestDoc } from './http/manual-api';
 import type { EventPublisher, WebhookProvider } from './http/webhook-route';
 import type { ResolvedIntegration } from './integration-cache';
 import { isPayloadError, providerAdapters } from './provider-adapters';
+import type { AttemptFigures } from './request-metrics';
 import { dodoFixtures, prefixedId, razorpayFixtures, stripeFixtures, unixNow } from './test-fixtures';
 
 const BODY_LIMIT = 32 * 1024;
@@ -52,7 +53,10 @@ function inMemoryRequests() {
     docs,
     /** Ids whose next findOne answers null, as when a concurrent request reserves the id right after our read. */
     missOnce: new Set<string>(),
+    /** When set, every call fails with it (MongoDB down). */
+    failWith: null as Error | null,
     async findOne(filter: { _id: string }) {
+      if (fake.failWith) throw fake.failWith;
       if (fake.missOnce.delete(filter._id)) return null;
       const doc = docs.get(filter._id);
       return doc ? structuredClone(doc) : null;
@@ -99,6 +103,11 @@ const deliveries = new RecordingDeliveries();
 const requests = inMemoryRequests();
 /** When set, the integration lookup fails with it (MongoDB down and no usable cached copy). */
 let lookupFailure: Error | null = null;
+/** When set, the Manual API key lookup fails with it. */
+let apiKeyFailure: Error | null = null;
+/** Manual API attempts without a valid key: counted only (no delivery-log row). */
+const unidentified: AttemptFigures[] = [];
+const mongoDown = () => Object.assign(new Error('connection refused'), { name: 'MongoServerSelectionError' });
 let server: Server;
 let baseUrl: string;
 
@@ -124,7 +133,11 @@ beforeAll(async () => {
       isPayloadError,
     },
     manual: {
-      findApiKey: async (hash: string) => apiKeys.get(hash) ?? null,
+      findApiKey: async (hash: string) => {
+        if (apiKeyFailure) throw apiKeyFailure;
+        return apiKeys.get(hash) ?? null;
+      },
+      countUnidentified: (attempt: AttemptFigures) => void unidentified.push(attempt),
       requests: requests as unknown as Collection<ManualRequestDoc>,
       publisher,
       deliveries,
@@ -148,6 +161,9 @@ beforeEach(() => {
   publisher.calls = 0;
   publisher.failWith = null;
   lookupFailure = null;
+  apiKeyFailure = null;
+  requests.failWith = null;
+  unidentified.length = 0;
   deliveries.records = [];
   warnings.length = 0;
 });
@@ -643,6 +659,31 @@ describe('Manual Payment API', () => {
       await post('/v1/refunds', ...json('mtv_test_not_a_real_key', { id: 'r1', paymentId: 'p1', amount: 100, currency: 'eur' })),
     ];
     for (const answer of answers) expectRefused(answer, 401, 'invalid_api_key');
+    // No website to log them under: counted in the request metrics only.
+    expect(deliveries.records).toEqual([]);
+    expect(unidentified.map((a) => [a.provider, a.outcome, a.httpStatus, a.errorCode])).toEqual(Array(4).fill(['manual', 'rejected', 401, 'invalid_api_key']));
+  });
+
+  it('MongoDB failing on the key lookup → 503 unavailable with Retry-After, counted as unavailable', async () => {
+    const { key } = addApiKey(prefixedId('w', 10));
+    apiKeyFailure = mongoDown();
+    const answer = await post('/v1/payments', ...json(key, payment()));
+    expectRefused(answer, 503, 'unavailable');
+    expect(answer.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
+    expect(unidentified.map((a) => [a.outcome, a.httpStatus, a.errorCode])).toEqual([['unavailable', 503, 'database_unavailable']]);
+  });
+
+  it('MongoDB failing on the idempotency record → 503 unavailable, in the delivery log as database_unavailable (was not logged at all)', async () => {
+    const { key, doc } = addApiKey(prefixedId('w', 10));
+    requests.failWith = mongoDown();
+    const body = payment();
+    const answer = await post('/v1/payments', ...json(key, body));
+    expectRefused(answer, 503, 'unavailable');
+    expect(onlyDelivery()).toMatchObject({ provider: 'manual', websiteId: doc.websiteId, providerEventId: body.id, outcome: 'unavailable', httpStatus: 503, errorCode: 'database_unavailable' });
+    requests.failWith = new Error('a bug');
+    deliveries.records = [];
+    expectRefused(await post('/v1/payments', ...json(key, payment())), 500, 'internal_error');
+    expect(onlyDelivery()).toMatchObject({ outcome: 'rejected', httpStatus: 500, errorCode: 'internal_error' });
   });
 
   it('422 validation_failed lists every failing field at once', async () => {
@@ -698,6 +739,8 @@ describe('Manual Payment API', () => {
     const { key } = addApiKey(prefixedId('w', 10));
     const answer = await post('/v1/payments', '{"id":"p1","amount":', { 'content-type': 'application/json', authorization: `Bearer ${key}` });
     expectRefused(answer, 400, 'invalid_payload');
+    // The key was valid: support sees the merchant's broken request in the delivery log, like a 422.
+    expect(onlyDelivery()).toMatchObject({ provider: 'manual', eventType: 'manual.payment', outcome: 'rejected', httpStatus: 400, errorCode: 'invalid_payload' });
   });
 
   it('202 {paymentKey}; the same id again → 200 with the same body and nothing new published; different content → 409', async () => {

@@ -1,7 +1,7 @@
 import { healthzHandler, isDatabaseUnavailable, readyzHandler, requestTrace, traceRequests, type HealthOptions } from '@metrivo/observability';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { sendError } from './http/errors';
-import { manualHandler, requireApiKey, type ManualApiDeps } from './http/manual-api';
+import { manualHandler, recordManualBodyErrors, requireApiKey, type ManualApiDeps } from './http/manual-api';
 import { webhookHandler, type WebhookDeps, type WebhookProvider } from './http/webhook-route';
 
 export interface GatewayAppDeps {
@@ -57,8 +57,8 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
 
   const jsonBody = express.json({ limit: '64kb', strict: true, type: () => true });
   const auth = wrap(requireApiKey(deps.manual));
-  app.post('/v1/payments', auth, jsonBody, wrap(manualHandler('payment', deps.manual)));
-  app.post('/v1/refunds', auth, jsonBody, wrap(manualHandler('refund', deps.manual)));
+  app.post('/v1/payments', auth, jsonBody, wrap(manualHandler('payment', deps.manual)), recordManualBodyErrors('payment', deps.manual));
+  app.post('/v1/refunds', auth, jsonBody, wrap(manualHandler('refund', deps.manual)), recordManualBodyErrors('refund', deps.manual));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 'not_found', `No route for ${req.method} ${req.path}.`));
 

@@ -53,4 +53,31 @@ describe('DeliveryRecorder', () => {
     expect(recorder.pending()).toBe(0);
     expect(l.errors.map((e) => e.message)).toEqual(['delivery log write failed; will retry']);
   });
+
+  it('stats: queued counts the write in progress; dropped counts every record lost to the bound, also after a failed write', async () => {
+    let release!: (value: Error) => void;
+    const pendingWrite = new Promise<Error>((resolve) => (release = resolve));
+    const batches: string[][] = [];
+    const log = {
+      async insertMany(batch: DeliveryDoc[]) {
+        batches.push(batch.map((d) => d.providerEventId!));
+        const outcome = batches.length === 1 ? await pendingWrite : null; // the first write hangs, then fails
+        if (outcome) throw outcome;
+        return { refused: [] };
+      },
+    };
+    const recorder = new DeliveryRecorder(log, logger(), 30, 250, 3);
+    ['a', 'b', 'c', 'd', 'e'].forEach((id) => recorder.record(input(id)));
+    expect(recorder.stats()).toEqual({ queued: 3, dropped: 2, refused: 0 }); // a and b: two records, not one "overflow"
+    const first = recorder.flush();
+    expect(recorder.stats()).toEqual({ queued: 3, dropped: 2, refused: 0 }); // c, d, e being written
+    ['f', 'g'].forEach((id) => recorder.record(input(id)));
+    expect(recorder.stats().queued).toBe(5);
+    release(new Error('connection closed'));
+    await first;
+    // c d e put back in front of f g: over the bound of 3, the oldest two go.
+    expect(recorder.stats()).toEqual({ queued: 3, dropped: 4, refused: 0 });
+    await recorder.flush();
+    expect(batches).toEqual([['c', 'd', 'e'], ['e', 'f', 'g']]);
+  });
 });

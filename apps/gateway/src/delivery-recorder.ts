@@ -18,6 +18,8 @@ export class DeliveryRecorder {
   private flushing: Promise<void> | null = null;
   private dropped = 0;
   private refused = 0;
+  /** Records of the write in progress (out of `queue`, not yet stored). */
+  private writing = 0;
 
   constructor(
     private readonly log: Pick<DeliveryLog, 'insertMany'>,
@@ -34,18 +36,24 @@ export class DeliveryRecorder {
 
   /** Records waiting for the next write; records lost to queue overflow (`dropped`) or refused by MongoDB. */
   stats(): { queued: number; dropped: number; refused: number } {
-    return { queued: this.queue.length, dropped: this.dropped, refused: this.refused };
+    return { queued: this.queue.length + this.writing, dropped: this.dropped, refused: this.refused };
   }
 
   /** `traceId` (the request's): support goes from a delivery to its log lines with it. */
   record(input: DeliveryInput): void {
     const expireAt = new Date(input.receivedAt.getTime() + this.retentionDays * 86_400_000);
     this.queue.push({ ...input, traceId: input.traceId ?? null, _id: randomUUID(), expireAt });
-    if (this.queue.length > this.maxQueued) {
-      this.queue.splice(0, this.queue.length - this.maxQueued);
-      this.dropped += 1;
-      if (this.dropped % 1000 === 1) this.logger.warn({ dropped: this.dropped }, 'delivery log queue full; oldest records dropped');
-    }
+    this.trimQueue();
+  }
+
+  /** Over `maxQueued` (MongoDB down for long): the oldest records go, counted one by one in `dropped`. */
+  private trimQueue(): void {
+    const excess = this.queue.length - this.maxQueued;
+    if (excess <= 0) return;
+    this.queue.splice(0, excess);
+    const warnedBefore = Math.floor(this.dropped / 1000);
+    this.dropped += excess;
+    if (warnedBefore === 0 || Math.floor(this.dropped / 1000) > warnedBefore) this.logger.warn({ dropped: this.dropped }, 'delivery log queue full; oldest records dropped');
   }
 
   /** Writes everything queued so far; concurrent calls share one write. */
@@ -54,6 +62,7 @@ export class DeliveryRecorder {
     if (this.queue.length === 0) return Promise.resolve();
     const batch = this.queue;
     this.queue = [];
+    this.writing = batch.length;
     this.flushing = this.log
       .insertMany(batch)
       .then(({ refused }) => {
@@ -70,9 +79,12 @@ export class DeliveryRecorder {
       })
       .catch((err: unknown) => {
         this.logger.error({ err, records: batch.length }, 'delivery log write failed; will retry');
+        this.writing = 0;
         this.queue = [...batch, ...this.queue];
+        this.trimQueue(); // what arrived meanwhile plus the batch put back may exceed the bound
       })
       .finally(() => {
+        this.writing = 0;
         this.flushing = null;
       });
     return this.flushing;

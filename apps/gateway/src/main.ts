@@ -91,8 +91,8 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     const countAttempt = requestMetrics(overrides.meterProvider);
     const attempts: Pick<DeliveryRecorder, 'record'> = {
       record: (attempt) => {
+        deliveries.record(attempt); // first: the support record matters more than a metric
         countAttempt(attempt);
-        deliveries.record(attempt);
       },
     };
     observeDeliveryLog(deliveries, overrides.meterProvider);
@@ -137,6 +137,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
         requests: manualRequests,
         publisher,
         deliveries: attempts,
+        countUnidentified: countAttempt,
         emailHashKey: config.METRIVO_EMAIL_HASH_KEY,
         retryAfterSeconds: 30,
       },

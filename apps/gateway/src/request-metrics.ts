@@ -1,6 +1,9 @@
 import { meter, observeMetrics, type MeterProvider } from '@metrivo/observability';
 import type { DeliveryInput, DeliveryRecorder } from './delivery-recorder';
 
+/** What the request metrics need of an attempt (a delivery-log row has it; a 401 has only this). */
+export type AttemptFigures = Pick<DeliveryInput, 'provider' | 'outcome' | 'httpStatus' | 'errorCode' | 'durationMs'>;
+
 /** Milliseconds: the accept path is a Kafka round trip (a few ms to tens), the 503 deadline is seconds. */
 const DURATION_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
 
@@ -11,7 +14,7 @@ const DURATION_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_
  * code. Alert on `unavailable` (Kafka or MongoDB trouble: providers are retrying) and on a jump of `rejected` with
  * `invalid_signature` (a rolled secret not set in admin). Without an exporter these are no-op calls.
  */
-export function requestMetrics(provider?: MeterProvider): (attempt: DeliveryInput) => void {
+export function requestMetrics(provider?: MeterProvider): (attempt: AttemptFigures) => void {
   const m = meter('@metrivo/gateway', provider);
   const requests = m.createCounter('metrivo.gateway.requests', { description: 'Webhook and Manual API attempts, by provider, outcome, status and error code', unit: '{request}' });
   const duration = m.createHistogram('metrivo.gateway.request.duration', {

@@ -161,7 +161,7 @@ describe('ledger app: states from the revenue topic → entries → read API', (
       'metrivo.ledger.states.applied': (m) => m.apply.statesApplied,
       'metrivo.consumer.records.processed': (m) => m.consumer.recordsProcessed,
     });
-    expect(points.find((p) => p.name === 'metrivo.consumer.running')?.attributes).toEqual({ 'messaging.consumer.group.name': app.config.KAFKA_GROUP_ID });
+    expect(points.find((p) => p.name === 'metrivo.consumer.crashes')?.attributes).toEqual({ 'messaging.consumer.group.name': app.config.KAFKA_GROUP_ID });
   });
 });
 

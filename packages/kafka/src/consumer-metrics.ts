@@ -4,7 +4,7 @@ import type { ConsumerStats } from './consumer';
 /**
  * The consumer's own counters (the `consumer` part of an app's `/metrics` JSON) as OpenTelemetry instruments, read
  * at collection time. runConsumer registers them for every consumer with its group as `messaging.consumer.group.name`
- * (OpenTelemetry's messaging names): what on-call alerts on — lag, dead letters, a consumer that stopped.
+ * (OpenTelemetry's messaging names): what on-call alerts on — lag, dead letters, a consumer that crashed.
  */
 export function consumerMetrics(stats: () => ConsumerStats): ObservedMetric[] {
   return [
@@ -43,10 +43,13 @@ export function consumerMetrics(stats: () => ConsumerStats): ObservedMetric[] {
       observe: () => stats().handlerFailures,
     },
     {
-      name: 'metrivo.consumer.running',
-      description: '1 while the consumer runs, 0 once it stopped or crashed for good',
-      kind: 'gauge',
-      observe: () => (stats().running ? 1 : 0),
+      // Not a "running" gauge: every graceful stop (each deploy) would export 0 and page someone. A crash is exported
+      // once, by the telemetry flush of the shutdown that follows it (the app then exits to be restarted).
+      name: 'metrivo.consumer.crashes',
+      description: 'Crashes the consumer did not recover from (0 or 1 per process: it exits and is restarted)',
+      unit: '{crash}',
+      kind: 'counter',
+      observe: () => (stats().crashed ? 1 : 0),
     },
   ];
 }

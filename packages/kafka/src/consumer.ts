@@ -96,6 +96,8 @@ export interface RunConsumerOptions<T = unknown> {
 
 export interface ConsumerStats {
   running: boolean;
+  /** Crashed for good (kafkajs will not restart it); false after a graceful stop. */
+  crashed: boolean;
   /** Valid records whose handler call succeeded. */
   recordsProcessed: number;
   recordsDeadLettered: number;
@@ -217,6 +219,20 @@ function decodeMessageUnsafe<T>(topic: string, partition: number, message: Kafka
   };
 }
 
+/**
+ * The lag entries of the partitions a member still owns after a rebalance. The others are reported by their new
+ * owner; a frozen last value here would add to the group's total for ever (a false "lag" alert).
+ */
+export function lagOfAssigned(lag: Record<string, Record<number, number>>, assignment: Record<string, number[]>): Record<string, Record<number, number>> {
+  const kept: Record<string, Record<number, number>> = {};
+  for (const [topic, partitions] of Object.entries(lag)) {
+    const owned = new Set(assignment[topic] ?? []);
+    const mine = Object.entries(partitions).filter(([partition]) => owned.has(Number(partition)));
+    if (mine.length > 0) kept[topic] = Object.fromEntries(mine);
+  }
+  return kept;
+}
+
 class BatchConsumer<T> {
   private stopping = false;
   private crashed = false;
@@ -225,7 +241,7 @@ class BatchConsumer<T> {
   private readonly isolateAfter: number;
   private readonly isTransient: (error: unknown) => boolean;
   private readonly heartbeatEveryMs: number;
-  private readonly counters: Omit<ConsumerStats, 'running' | 'lag' | 'lastError'> = {
+  private readonly counters: Omit<ConsumerStats, 'running' | 'crashed' | 'lag' | 'lastError'> = {
     recordsProcessed: 0,
     recordsDeadLettered: 0,
     deadLetteredByReason: { invalid_json: 0, schema_validation: 0, handler_error: 0 },
@@ -252,6 +268,7 @@ class BatchConsumer<T> {
   stats(): ConsumerStats {
     return {
       running: this.isRunning(),
+      crashed: this.crashed,
       ...this.counters,
       deadLetteredByReason: { ...this.counters.deadLetteredByReason },
       lag: Object.fromEntries(Object.entries(this.lag).map(([t, p]) => [t, { ...p }])),
@@ -261,6 +278,13 @@ class BatchConsumer<T> {
 
   isRunning(): boolean {
     return !this.stopping && !this.crashed;
+  }
+
+  /** After a rebalance: see lagOfAssigned. */
+  keepLagOf(assignment: Record<string, number[]>): void {
+    const kept = lagOfAssigned(this.lag, assignment);
+    for (const topic of Object.keys(this.lag)) delete this.lag[topic];
+    Object.assign(this.lag, kept);
   }
 
   markCrashed(error: Error): void {
@@ -472,6 +496,7 @@ export async function runConsumer<T = unknown>(options: RunConsumerOptions<T>): 
   const joined = new Promise<void>((resolve) => (markJoined = resolve));
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     logger.info({ groupId: options.groupId, assignment: event.payload.memberAssignment }, 'consumer joined group');
+    worker.keepLagOf(event.payload.memberAssignment);
     markJoined();
   });
   consumer.on(consumer.events.CRASH, (event) => {
@@ -499,8 +524,8 @@ export async function runConsumer<T = unknown>(options: RunConsumerOptions<T>): 
     throw e;
   }
 
-  // Kept after stop (not unregistered): an SDK goes on exporting an unregistered instrument's last values, so
-  // `running` would stay 1; this way it turns 0.
+  // Kept after stop (not unregistered): an SDK goes on exporting an unregistered instrument's last values anyway, and
+  // the telemetry flush at the end of a shutdown should read the final figures.
   observeMetrics('@metrivo/kafka', consumerMetrics(() => worker.stats()), {
     attributes: { 'messaging.consumer.group.name': options.groupId },
     ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),

@@ -37,11 +37,13 @@ describe('observeMetrics', () => {
     expect(reads).toBe(1);
   });
 
-  it('without an SDK (the default) instruments are no-ops and nothing is read', () => {
-    let reads = 0;
-    const stop = observeMetrics('test', [{ name: 'metrivo.test.noop', description: 'x', kind: 'counter', observe: () => ++reads }]);
-    stop();
-    expect(reads).toBe(0);
+  it('a figure that throws is left out; the others are still reported', async () => {
+    const { provider, collect } = testMeterProvider();
+    observeMetrics('test', [
+      { name: 'metrivo.test.broken', description: 'x', kind: 'gauge', observe: () => { throw new Error('stats unavailable'); } },
+      { name: 'metrivo.test.fine', description: 'y', kind: 'gauge', observe: () => 2 },
+    ], { meterProvider: provider });
+    expect((await collect()).map((p) => [p.name, p.value])).toEqual([['metrivo.test.fine', 2]]);
   });
 });
 

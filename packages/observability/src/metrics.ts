@@ -41,7 +41,12 @@ export function observeMetrics(
   });
   const callback = (result: { observe(instrument: ObservableCounter | ObservableGauge, value: number, attributes?: Attributes): void }): void => {
     for (const { spec, instrument } of instruments) {
-      const value = spec.observe();
+      let value: ReturnType<ObservedMetric['observe']>;
+      try {
+        value = spec.observe();
+      } catch {
+        continue; // one figure that cannot be read must not keep the others from being reported
+      }
       if (typeof value === 'number') {
         if (Number.isFinite(value)) result.observe(instrument, value, common);
         continue;

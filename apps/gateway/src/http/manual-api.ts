@@ -5,11 +5,12 @@ import {
 import { hashApiKey, hashEmail, looksLikeEmail, maskEmail } from '@metrivo/crypto';
 import type { ApiKeyDoc } from '@metrivo/integration-store';
 import { KafkaUnavailableError } from '@metrivo/kafka';
-import { requestTrace } from '@metrivo/observability';
+import { isDatabaseUnavailable, requestTrace } from '@metrivo/observability';
 import type { NextFunction, Request, Response } from 'express';
 import type { Collection } from 'mongodb';
 import { z } from 'zod';
 import type { DeliveryInput, DeliveryRecorder } from '../delivery-recorder';
+import type { AttemptFigures } from '../request-metrics';
 import { sendError } from './errors';
 import type { EventPublisher } from './webhook-route';
 
@@ -190,6 +191,11 @@ export interface ManualApiDeps {
   requests: Collection<ManualRequestDoc>;
   publisher: EventPublisher;
   deliveries: Pick<DeliveryRecorder, 'record'>;
+  /**
+   * Attempts without a valid key (401, or MongoDB failing on the key lookup): no website to log them under, so they
+   * are only counted (request metrics). Every attempt with a valid key goes to `deliveries`.
+   */
+  countUnidentified?: (attempt: AttemptFigures) => void;
   emailHashKey: string;
   retryAfterSeconds: number;
 }
@@ -197,15 +203,59 @@ export interface ManualApiDeps {
 type Authed = Request & { apiKey?: ApiKeyDoc };
 
 /** `Authorization: Bearer <website API key>` → the key's document on req.apiKey, else 401. */
-export function requireApiKey(deps: Pick<ManualApiDeps, 'findApiKey'>) {
+export function requireApiKey(deps: Pick<ManualApiDeps, 'findApiKey' | 'countUnidentified'>) {
   return async (req: Authed, res: Response, next: NextFunction): Promise<void> => {
+    const started = Date.now();
+    const count = (outcome: DeliveryInput['outcome'], httpStatus: number, errorCode: string) =>
+      deps.countUnidentified?.({ provider: 'manual', outcome, httpStatus, errorCode, durationMs: Date.now() - started });
+    const refuse401 = (message: string) => {
+      count('rejected', 401, 'invalid_api_key');
+      sendError(res, 401, 'invalid_api_key', message);
+    };
     const header = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m?.[1]) return sendError(res, 401, 'invalid_api_key', 'Send the website API key as "Authorization: Bearer <key>".');
-    const doc = await deps.findApiKey(hashApiKey(m[1]));
-    if (!doc) return sendError(res, 401, 'invalid_api_key', 'This API key is unknown or has been revoked.');
+    if (!m?.[1]) return refuse401('Send the website API key as "Authorization: Bearer <key>".');
+    let doc: ApiKeyDoc | null;
+    try {
+      doc = await deps.findApiKey(hashApiKey(m[1]));
+    } catch (err) {
+      // Answered by the app's error handler (503 when MongoDB is unreachable, else 500).
+      if (isDatabaseUnavailable(err)) count('unavailable', 503, 'database_unavailable');
+      else count('rejected', 500, 'internal_error');
+      throw err;
+    }
+    if (!doc) return refuse401('This API key is unknown or has been revoked.');
     req.apiKey = doc;
     next();
+  };
+}
+
+/** The delivery-log row of a Manual API attempt with a valid key (`req.apiKey`). */
+function manualDelivery(
+  req: Authed, kind: Kind, receivedAt: Date, outcome: DeliveryInput['outcome'], httpStatus: number, errorCode: string | null, extra: Partial<DeliveryInput> = {},
+): DeliveryInput {
+  const key = req.apiKey!;
+  const body = req.body as { id?: unknown } | null | undefined;
+  return {
+    integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt,
+    providerEventId: typeof body?.id === 'string' ? body.id.slice(0, 255) : null, eventType: `manual.${kind}`,
+    livemode: requestMode(req.body, key), outcome, httpStatus, errorCode, published: 0, hadMetrivoSignals: null,
+    durationMs: Date.now() - receivedAt.getTime(), traceId: requestTrace(req)?.traceId ?? null, ...extra,
+  };
+}
+
+/**
+ * Error middleware of the Manual API routes, before the app's error handler answers: a body that is not JSON or too
+ * large (the key was valid) is logged like a 422, so support sees it; an error the handler threw was logged there.
+ */
+export function recordManualBodyErrors(kind: Kind, deps: Pick<ManualApiDeps, 'deliveries'>) {
+  return (err: unknown, req: Authed, _res: Response, next: NextFunction): void => {
+    const type = (err as { type?: unknown } | null)?.type;
+    if (req.apiKey && (type === 'entity.parse.failed' || type === 'entity.too.large')) {
+      const [status, code] = type === 'entity.too.large' ? [413, 'payload_too_large'] : [400, 'invalid_payload'];
+      deps.deliveries.record(manualDelivery(req, kind, new Date(), 'rejected', status, code, { durationMs: 0 }));
+    }
+    next(err);
   };
 }
 
@@ -290,16 +340,22 @@ const isDuplicateKey = (err: unknown) => (err as { code?: number } | null)?.code
 export function manualHandler(kind: Kind, deps: ManualApiDeps) {
   const schema = kind === 'payment' ? manualPaymentSchema : manualRefundSchema;
   return async (req: Authed, res: Response): Promise<void> => {
-    const key = req.apiKey!;
     const receivedAt = new Date();
     // Every attempt with a valid key goes to the delivery log, refusals included: support sees a merchant's 422s.
-    const rawId = typeof (req.body as { id?: unknown } | null)?.id === 'string' ? String((req.body as { id: string }).id).slice(0, 255) : null;
     const record = (outcome: DeliveryInput['outcome'], httpStatus: number, errorCode: string | null, extra: Partial<DeliveryInput> = {}) =>
-      deps.deliveries.record({
-        integrationId: key._id, websiteId: key.websiteId, provider: 'manual', receivedAt, providerEventId: rawId, eventType: `manual.${kind}`,
-        livemode: requestMode(req.body, key), outcome, httpStatus, errorCode, published: 0, hadMetrivoSignals: null,
-        durationMs: Date.now() - receivedAt.getTime(), traceId: requestTrace(req)?.traceId ?? null, ...extra,
-      });
+      deps.deliveries.record(manualDelivery(req, kind, receivedAt, outcome, httpStatus, errorCode, extra));
+    try {
+      await handle(req, res, receivedAt, record);
+    } catch (err) {
+      // Answered by the app's error handler (503 when MongoDB is unreachable, else 500); logged here for support.
+      if (isDatabaseUnavailable(err)) record('unavailable', 503, 'database_unavailable');
+      else record('rejected', 500, 'internal_error');
+      throw err;
+    }
+  };
+
+  async function handle(req: Authed, res: Response, receivedAt: Date, record: (outcome: DeliveryInput['outcome'], httpStatus: number, errorCode: string | null, extra?: Partial<DeliveryInput>) => void): Promise<void> {
+    const key = req.apiKey!;
     const parsed = schema.safeParse(req.body);
     const schemaFields = parsed.success ? [] : fieldIssues(parsed.error);
     const fields = [...schemaFields, ...keyIssues(kind, req.body, key, new Set(schemaFields.map((f) => f.path)))];
@@ -365,7 +421,7 @@ export function manualHandler(kind: Kind, deps: ManualApiDeps) {
       hadMetrivoSignals: event.type === 'payment' ? event.signals.sessionId !== null || event.signals.visitorId !== null : null,
     });
     res.status(202).json(response);
-  };
+  }
 }
 
 /**
