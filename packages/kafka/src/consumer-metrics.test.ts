@@ -6,6 +6,7 @@ import { consumerMetrics } from './consumer-metrics';
 const stats: ConsumerStats = {
   running: true,
   crashed: false,
+  busyForMs: 2500,
   recordsProcessed: 120,
   recordsDeadLettered: 3,
   deadLetteredByReason: { invalid_json: 1, schema_validation: 0, handler_error: 2 },
@@ -32,9 +33,10 @@ describe('consumerMetrics', () => {
         { name: 'metrivo.consumer.records.dead_lettered', unit: '{record}', value: 2, attributes: { ...group, 'metrivo.dlq.reason': 'handler_error' } },
         { name: 'metrivo.consumer.handler.failures', unit: '{call}', value: 4, attributes: group },
         { name: 'metrivo.consumer.crashes', unit: '{crash}', value: 0, attributes: group },
+        { name: 'metrivo.consumer.batch.busy_for', unit: 's', value: 2.5, attributes: group },
       ]),
     );
-    expect(points).toHaveLength(8); // + schema_validation 0
+    expect(points).toHaveLength(9); // + schema_validation 0
     current = { ...stats, running: false, crashed: true };
     expect((await collect()).find((p) => p.name === 'metrivo.consumer.crashes')?.value).toBe(1);
   });

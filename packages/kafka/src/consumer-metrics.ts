@@ -22,6 +22,13 @@ export function consumerMetrics(stats: () => ConsumerStats): ObservedMetric[] {
         ),
     },
     {
+      name: 'metrivo.consumer.batch.busy_for',
+      description: 'How long the oldest batch in progress has been in progress (0 when none): grows while a batch is retried',
+      unit: 's',
+      kind: 'gauge',
+      observe: () => stats().busyForMs / 1000,
+    },
+    {
       name: 'metrivo.consumer.records.processed',
       description: 'Valid records whose handler call succeeded',
       unit: '{record}',

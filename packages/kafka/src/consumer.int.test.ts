@@ -176,14 +176,19 @@ describe('runConsumer (real broker)', () => {
     const topic = await topicWith('transient', numbered(5));
     const groupId = uniqueName('group');
     const calls: string[][] = [];
+    const busyAtCall: number[] = [];
+    const started = Date.now();
+    const holder: { handle?: ConsumerHandle } = {};
     const { handle, received } = await consume({
       topic,
       groupId,
       onRecords: (records) => {
         calls.push(records.map((r) => r.offset));
+        busyAtCall.push(holder.handle?.stats().busyForMs ?? -1);
         if (calls.length <= 2) throw new Error('database unavailable');
       },
     });
+    holder.handle = handle;
     let commitEvents = 0;
     handle.consumer.on(handle.consumer.events.COMMIT_OFFSETS, () => {
       commitEvents += 1;
@@ -196,6 +201,11 @@ describe('runConsumer (real broker)', () => {
     expect(handle.stats()).toMatchObject({ handlerFailures: 2, handlerCalls: 3, commits: 1, recordsProcessed: 5 });
     expect(commitEvents).toBe(1);
     expect((await committedOffsets(kafka, groupId, topic)).get(0)).toBe('5');
+    // While the batch was retried it counted as busy (lag, measured at fetches, stands still then); done: 0.
+    const third = busyAtCall[2]!;
+    expect(third).toBeGreaterThanOrEqual(50); // two backoffs of ≥ 50 ms (fastConsumer) passed (-1: no handle yet)
+    expect(third).toBeLessThanOrEqual(Date.now() - started);
+    expect(handle.stats().busyForMs).toBe(0);
   });
 
   it('(e) a graceful stop finishes and commits the handler call in flight; the group resumes after it', async () => {

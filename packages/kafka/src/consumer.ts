@@ -108,6 +108,11 @@ export interface ConsumerStats {
   commits: number;
   /** Records behind the partition's high watermark, per topic and partition, as of the last batch. */
   lag: Record<string, Record<number, number>>;
+  /**
+   * How long the oldest batch in progress has been in progress (ms; 0 when none). Grows while a batch is retried
+   * (MongoDB down, a bug): lag, measured at fetches, stands still then.
+   */
+  busyForMs: number;
   lastError: string | undefined;
 }
 
@@ -241,7 +246,7 @@ class BatchConsumer<T> {
   private readonly isolateAfter: number;
   private readonly isTransient: (error: unknown) => boolean;
   private readonly heartbeatEveryMs: number;
-  private readonly counters: Omit<ConsumerStats, 'running' | 'crashed' | 'lag' | 'lastError'> = {
+  private readonly counters: Omit<ConsumerStats, 'running' | 'crashed' | 'busyForMs' | 'lag' | 'lastError'> = {
     recordsProcessed: 0,
     recordsDeadLettered: 0,
     deadLetteredByReason: { invalid_json: 0, schema_validation: 0, handler_error: 0 },
@@ -250,6 +255,8 @@ class BatchConsumer<T> {
     commits: 0,
   };
   private readonly lag: Record<string, Record<number, number>> = {};
+  /** `topic:partition` → when its batch in progress started (Date.now()). */
+  private readonly busySince = new Map<string, number>();
   private lastError: string | undefined;
   private readonly logger: Logger;
 
@@ -269,6 +276,7 @@ class BatchConsumer<T> {
     return {
       running: this.isRunning(),
       crashed: this.crashed,
+      busyForMs: this.busySince.size === 0 ? 0 : Math.max(0, Date.now() - Math.min(...this.busySince.values())),
       ...this.counters,
       deadLetteredByReason: { ...this.counters.deadLetteredByReason },
       lag: Object.fromEntries(Object.entries(this.lag).map(([t, p]) => [t, { ...p }])),
@@ -298,6 +306,16 @@ class BatchConsumer<T> {
   }
 
   readonly eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+    const busyKey = `${payload.batch.topic}:${payload.batch.partition}`;
+    this.busySince.set(busyKey, Date.now());
+    try {
+      await this.handleFetchedBatch(payload);
+    } finally {
+      this.busySince.delete(busyKey);
+    }
+  };
+
+  private async handleFetchedBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const { topic, partition } = batch;
     const schema = schemaForTopic(topic, this.options.schemas);
@@ -322,9 +340,10 @@ class BatchConsumer<T> {
       await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
       this.counters.commits += 1;
       this.setLag(topic, partition, batch.highWatermark, next);
+      this.busySince.set(`${topic}:${partition}`, Date.now()); // the next chunk starts now
       await payload.heartbeat();
     }
-  };
+  }
 
   private shouldAbandon(payload: EachBatchPayload): boolean {
     return this.stopping || !payload.isRunning() || payload.isStale();
