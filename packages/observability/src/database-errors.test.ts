@@ -16,6 +16,15 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(driverError('MongoServerError'))).toBe(false);
   });
 
+  it("Node socket errors the driver lets through unwrapped (EPIPE on a connection the server just closed), also as a cause", () => {
+    const epipe = Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' });
+    expect(isDatabaseUnavailable(epipe)).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isDatabaseUnavailable(new Error('lookup failed', { cause: epipe }))).toBe(true);
+    expect(isDatabaseUnavailable(new Error('wrapped', { cause: driverError('MongoNetworkError') }))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('no such file'), { code: 'ENOENT' }))).toBe(false);
+  });
+
   it('other errors are not', () => {
     for (const err of [driverError('MongoInvalidArgumentError'), driverError('MongoParseError'), new TypeError('x is undefined'), 'MongoNetworkError', null]) {
       expect(isDatabaseUnavailable(err)).toBe(false);
