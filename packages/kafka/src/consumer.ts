@@ -1,9 +1,9 @@
 import { dlqTopicName, TRACEPARENT_HEADER } from '@metrivo/contracts';
 import { observeMetrics, withSpan, type MeterProvider, type WithSpanOptions } from '@metrivo/observability';
-import { consumerMetrics } from './consumer-metrics';
 import { ROOT_CONTEXT, SpanKind, type Link } from '@opentelemetry/api';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff';
+import { consumerMetrics } from './consumer-metrics';
 import { chunk } from './batching';
 import { decodeValue, schemaForTopic, type ContractSchema, type SchemaOverrides } from './codec';
 import { PoisonRecordError, RetryLaterError } from './errors';

@@ -17,7 +17,7 @@ export interface ObservedMetric {
   name: string;
   description: string;
   unit?: string;
-  /** `counter`: a total that only grows (the backend derives rates); `gauge`: a current value (lag, running). */
+  /** `counter`: a total that only grows (the backend derives rates); `gauge`: a current value (lag, a queue's length). */
   kind: 'counter' | 'gauge';
   /** The value, or one value per attribute set (e.g. lag per partition). */
   observe(): number | ReadonlyArray<{ value: number; attributes: Attributes }>;
@@ -25,7 +25,8 @@ export interface ObservedMetric {
 
 /**
  * Registers observable instruments read at each collection (nothing runs on the hot path). `attributes` are added to
- * every value (e.g. the consumer group). Returns a function that unregisters them (a stopped consumer stops reporting).
+ * every value (e.g. the consumer group). Returns a function that unregisters them; note that an SDK keeps exporting
+ * the last values of cumulative instruments that stopped reporting.
  */
 export function observeMetrics(
   meterName: string,
