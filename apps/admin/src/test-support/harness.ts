@@ -29,8 +29,9 @@ export function mongoUri(): string {
   return uri;
 }
 
-export async function startAdminHarness(o: { name: string; ledger: LedgerClient; config?: Partial<AdminAppConfig> }): Promise<AdminHarness> {
-  const client = new MongoClient(mongoUri(), { serverSelectionTimeoutMS: 10_000 });
+/** `mongodbUri` / `serverSelectionTimeoutMS`: the outage test reaches MongoDB through a proxy it can switch off. */
+export async function startAdminHarness(o: { name: string; ledger: LedgerClient; config?: Partial<AdminAppConfig>; mongodbUri?: string; serverSelectionTimeoutMS?: number }): Promise<AdminHarness> {
+  const client = new MongoClient(o.mongodbUri ?? mongoUri(), { serverSelectionTimeoutMS: o.serverSelectionTimeoutMS ?? 10_000 });
   await client.connect();
   const dbName = `admin_${o.name}_${randomBytes(4).toString('hex')}`.slice(0, 60);
   const db = client.db(dbName);
