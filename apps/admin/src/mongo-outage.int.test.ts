@@ -1,7 +1,7 @@
 // Admin while MongoDB cannot be reached: its JSON API answers 503 `unavailable` with Retry-After (callers and
 // balancers retry), not a 500, and works again once MongoDB is back. MongoDB is reached through a proxy that the test
 // switches off; the driver's server selection timeout is kept short so the request fails instead of waiting.
-import { SwitchableMongoProxy, waitFor } from '@metrivo/testing';
+import { expectUnavailableWhileMongoDown, SwitchableMongoProxy } from '@metrivo/testing';
 import { HttpLedgerClient } from './ledger-client';
 import { startAdminHarness, type AdminHarness } from './test-support/harness';
 
@@ -22,16 +22,6 @@ afterAll(async () => {
 
 it('MongoDB unreachable → 503 unavailable with Retry-After; 200 again once it is back', async () => {
   const list = () => fetch(`${h.baseUrl}/api/integrations?websiteId=w_outage`, { headers: { authorization: `Bearer ${h.adminToken}` } });
-  expect((await list()).status).toBe(200);
-  proxy.goDown();
-  try {
-    const refused = await list();
-    expect(refused.status).toBe(503);
-    expect(refused.headers.get('retry-after')).toBe('5');
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('unavailable');
-  } finally {
-    proxy.comeBack();
-  }
-  await waitFor(async () => (await list()).status === 200, 15_000, 'the admin API to answer again');
+  await expectUnavailableWhileMongoDown(proxy, list, { retryAfter: '5' });
   expect(h.logs.some((line) => line.includes('database unavailable'))).toBe(true);
 }, 30_000);

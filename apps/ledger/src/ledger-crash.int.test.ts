@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { SwitchableMongoProxy, waitFor } from '@metrivo/testing';
+import { expectUnavailableWhileMongoDown, SwitchableMongoProxy } from '@metrivo/testing';
 import { startLedger, type LedgerApp } from './main';
 import { createLedgerStore, LedgerConflictError } from './ledger-store';
 import {
@@ -188,20 +188,11 @@ describe('ledger losing MongoDB in the middle of a batch', () => {
 
     await expectSameAsReference({ apiBase: `http://127.0.0.1:${running.port}`, store: recorded }, outageResources.reference, outage.websiteId, outage.latest);
   }, 90_000);
+
   it('while MongoDB is unreachable the API answers 503 unavailable with Retry-After (not a 500), and 200 once it is back', async () => {
     const port = running?.port;
     if (!port) throw new Error('needs the ledger of the previous test (it failed to start)');
     const summary = () => fetch(`http://127.0.0.1:${port}/v1/websites/${encodeURIComponent(outage.websiteId)}/summary`);
-    expect((await summary()).status).toBe(200);
-    proxy.goDown();
-    try {
-      const refused = await summary();
-      expect(refused.status).toBe(503);
-      expect(refused.headers.get('retry-after')).toBe('5');
-      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('unavailable');
-    } finally {
-      proxy.comeBack();
-    }
-    await waitFor(async () => (await summary()).status === 200, 15_000, 'the API to answer again');
+    await expectUnavailableWhileMongoDown(proxy, summary, { retryAfter: '5' });
   }, 30_000);
 });

@@ -15,7 +15,7 @@ export function uniqueId(what: string): string {
 }
 
 export { brokers, mongodbUri } from './env';
-export { SwitchableMongoProxy } from './mongo-proxy';
+export { expectUnavailableWhileMongoDown, SwitchableMongoProxy } from './mongo-proxy';
 
 /** Group timings that make joins, rebalances and shutdowns take a second or two. */
 export const fastConsumer = {

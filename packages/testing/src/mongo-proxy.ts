@@ -54,3 +54,34 @@ export class SwitchableMongoProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
+
+/**
+ * For an HTTP app reaching MongoDB through `proxy`: `request` answers 200; with the proxy down it answers 503
+ * `unavailable` with `Retry-After: <retryAfter>` (not a 500: callers and balancers retry); with the proxy back, 200
+ * again within `recoverMs`. Throws naming what did not hold.
+ */
+export async function expectUnavailableWhileMongoDown(
+  proxy: SwitchableMongoProxy,
+  request: () => Promise<Response>,
+  options: { retryAfter: string; recoverMs?: number },
+): Promise<void> {
+  const before = await request();
+  if (before.status !== 200) throw new Error(`expected 200 before the outage, got ${before.status}`);
+  proxy.goDown();
+  try {
+    const refused = await request();
+    const body = (await refused.json().catch(() => null)) as { error?: { code?: string } } | null;
+    const seen = { status: refused.status, retryAfter: refused.headers.get('retry-after'), code: body?.error?.code };
+    const expected = { status: 503, retryAfter: options.retryAfter, code: 'unavailable' };
+    if (JSON.stringify(seen) !== JSON.stringify(expected)) throw new Error(`while MongoDB was down: expected ${JSON.stringify(expected)}, got ${JSON.stringify(seen)}`);
+  } finally {
+    proxy.comeBack();
+  }
+  const deadline = Date.now() + (options.recoverMs ?? 15_000);
+  for (;;) {
+    const after = await request();
+    if (after.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`still ${after.status} ${options.recoverMs ?? 15_000} ms after MongoDB came back`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
