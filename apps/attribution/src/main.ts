@@ -141,11 +141,11 @@ export async function startAttribution(config: AttributionConfig, overrides: Att
       partitionsConsumedConcurrently: config.ATTRIBUTION_PARTITION_CONCURRENCY,
       maxWaitTimeInMs: 500,
       onFatalError,
-      ...(overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {}),
+      meterProvider: overrides.meterProvider,
       ...overrides.consumer,
     });
     running.consumer = consumer;
-    observeMetrics('@metrivo/attribution', attributionMetrics(() => processor.stats()), overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {});
+    observeMetrics('@metrivo/attribution', attributionMetrics(() => processor.stats()), { meterProvider: overrides.meterProvider });
     const consumerHandle = consumer;
     shutdown.add('kafka consumer: finish the in-flight batch, commit, leave the group', () => consumerHandle.stop(), 'intake');
 

@@ -42,6 +42,6 @@ export function observeDeliveryLog(recorder: Pick<DeliveryRecorder, 'stats'>, pr
       { name: 'metrivo.gateway.delivery_log.queued', description: 'Delivery-log records waiting to be written (grows while MongoDB is down)', unit: '{record}', kind: 'gauge', observe: () => recorder.stats().queued },
       { name: 'metrivo.gateway.delivery_log.dropped', description: 'Delivery-log records lost: queue overflow while MongoDB was down, or refused by MongoDB', unit: '{record}', kind: 'counter', observe: () => recorder.stats().dropped + recorder.stats().refused },
     ],
-    provider ? { meterProvider: provider } : {},
+    { meterProvider: provider },
   );
 }

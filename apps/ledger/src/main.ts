@@ -198,7 +198,7 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
       partitionsConsumedConcurrently: config.LEDGER_PARTITION_CONCURRENCY,
       maxWaitTimeInMs: 500,
       onFatalError,
-      ...(overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {}),
+      meterProvider: overrides.meterProvider,
       ...overrides.consumer,
       // Errors thrown here are retried by runConsumer with backoff, uncommitted (LedgerConflictError included);
       // invalid records never get here (they go to the DLQ).
@@ -240,7 +240,7 @@ export async function startLedger(config: LedgerConfig, overrides: LedgerOverrid
     const sweep = periodic('pending sweep', config.LEDGER_PENDING_SWEEP_MS, logger, completePending);
     shutdown.add('pending sweep: stop', () => sweep.stop(), 'intake');
 
-    observeMetrics('@metrivo/ledger', ledgerMetrics(() => apply), overrides.meterProvider ? { meterProvider: overrides.meterProvider } : {});
+    observeMetrics('@metrivo/ledger', ledgerMetrics(() => apply), { meterProvider: overrides.meterProvider });
 
     function metrics(): LedgerMetrics {
       const consumerStats = consumerHandle.stats();

@@ -254,7 +254,7 @@ class BatchConsumer<T> {
     handlerFailures: 0,
     commits: 0,
   };
-  private readonly lag: Record<string, Record<number, number>> = {};
+  private lag: Record<string, Record<number, number>> = {};
   /** `topic:partition` → when its batch in progress started (Date.now()). */
   private readonly busySince = new Map<string, number>();
   private lastError: string | undefined;
@@ -290,9 +290,7 @@ class BatchConsumer<T> {
 
   /** After a rebalance: see lagOfAssigned. */
   keepLagOf(assignment: Record<string, number[]>): void {
-    const kept = lagOfAssigned(this.lag, assignment);
-    for (const topic of Object.keys(this.lag)) delete this.lag[topic];
-    Object.assign(this.lag, kept);
+    this.lag = lagOfAssigned(this.lag, assignment);
   }
 
   markCrashed(error: Error): void {
@@ -547,7 +545,7 @@ export async function runConsumer<T = unknown>(options: RunConsumerOptions<T>): 
   // the telemetry flush at the end of a shutdown should read the final figures.
   observeMetrics('@metrivo/kafka', consumerMetrics(() => worker.stats()), {
     attributes: { 'messaging.consumer.group.name': options.groupId },
-    ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
+    meterProvider: options.meterProvider,
   });
   let stopped: Promise<void> | undefined;
   return {

@@ -25,14 +25,14 @@ export interface ObservedMetric {
 
 /**
  * Registers observable instruments read at each collection (nothing runs on the hot path). `attributes` are added to
- * every value (e.g. the consumer group). Returns a function that unregisters them; note that an SDK keeps exporting
- * the last values of cumulative instruments that stopped reporting.
+ * every value (e.g. the consumer group). Never unregistered: an SDK keeps exporting the last values of cumulative
+ * instruments that stopped reporting anyway, and each app registers its figures once per process.
  */
 export function observeMetrics(
   meterName: string,
   specs: readonly ObservedMetric[],
   options: { attributes?: Attributes; meterProvider?: MeterProvider } = {},
-): () => void {
+): void {
   const m = meter(meterName, options.meterProvider);
   const common = options.attributes ?? {};
   const instruments = specs.map((spec) => {
@@ -55,9 +55,7 @@ export function observeMetrics(
       for (const v of value) if (Number.isFinite(v.value)) result.observe(instrument, v.value, { ...common, ...v.attributes });
     }
   };
-  const observables = instruments.map((i) => i.instrument);
-  m.addBatchObservableCallback(callback, observables);
-  return () => m.removeBatchObservableCallback(callback, observables);
+  m.addBatchObservableCallback(callback, instruments.map((i) => i.instrument));
 }
 
 /** `[metric name, description, the field it reads, unit]` for countersOf. */
